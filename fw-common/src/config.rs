@@ -1,0 +1,41 @@
+//! The `CONFIG` map: one value saying which rule-set slot is live.
+//!
+//! ```text
+//! CONFIG[0] = Config { magic, abi_version, active_slot, generation, netns_cookie }
+//!                                  |
+//!            +---------------------+---------------------+
+//!            v                                           v
+//!  RULESET[slot]  (header: shapes, port classes,   RULES_V4[slot] / RULES_V6[slot]
+//!                  default policies)                (inner hash maps of entries)
+//! ```
+//! A packet reads `active_slot` once and then only touches that slot, so it
+//! sees one complete rule set. The controller fills the other slot, flips
+//! `active_slot` with one write, and waits for an RCU grace period (an update
+//! of an `ARRAY_OF_MAPS`, which the kernel follows with `synchronize_rcu()`)
+//! before it ever writes the old slot again.
+
+use crate::{assert_size, pod};
+
+/// Number of entries of `CONFIG`.
+pub const CONFIG_ENTRIES: u32 = 1;
+
+/// The single value of `CONFIG`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// [`crate::abi::MAGIC`].
+    pub magic: u32,
+    /// [`crate::abi::ABI_VERSION`].
+    pub abi_version: u32,
+    /// The rule-set slot packets use now (0 or 1).
+    pub active_slot: u32,
+    /// Explicit padding, always zero.
+    pub _pad0: u32,
+    /// Incremented by every rule-set change; also stored in the slot header.
+    pub generation: u64,
+    /// The kernel's cookie of the network namespace this instance filters
+    /// (`SO_NETNS_COOKIE`), so pins left by a dead namespace are recognised.
+    pub netns_cookie: u64,
+}
+assert_size!(Config, 32);
+pod!(Config);

@@ -1,0 +1,84 @@
+//! The catalogue of maps: names, kinds and sizes.
+//!
+//! The eBPF statics are named exactly like the constants here (a BTF map's
+//! name is its static's identifier); the loader checks the embedded object
+//! against [`ALL`] before it trusts it.
+
+use core::mem::size_of;
+
+use crate::{
+    config::{CONFIG_ENTRIES, Config},
+    rules::{MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
+    stats::{Counter, STATS_ENTRIES},
+};
+
+/// Name of the config map.
+pub const CONFIG: &str = "CONFIG";
+/// Name of the per-slot rule-set header map.
+pub const RULESET: &str = "RULESET";
+/// Name of the outer map of IPv4 entry maps.
+pub const RULES_V4: &str = "RULES_V4";
+/// Name of the outer map of IPv6 entry maps.
+pub const RULES_V6: &str = "RULES_V6";
+/// Name of the reason counters.
+pub const STATS: &str = "STATS";
+/// Name of the per-rule counters.
+pub const RULE_STATS: &str = "RULE_STATS";
+
+/// What the loader expects of one map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    /// The map's name.
+    pub name: &'static str,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes (for maps of maps: 4, a map id).
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+}
+
+/// Every map of the data plane.
+pub const ALL: [MapSpec; 6] = [
+    MapSpec {
+        name: CONFIG,
+        key_size: 4,
+        value_size: size_of::<Config>() as u32,
+        max_entries: CONFIG_ENTRIES,
+    },
+    MapSpec {
+        name: RULESET,
+        key_size: 4,
+        value_size: size_of::<RulesetHeader>() as u32,
+        max_entries: RULESET_ENTRIES,
+    },
+    MapSpec {
+        name: RULES_V4,
+        key_size: 4,
+        value_size: 4,
+        max_entries: SLOTS,
+    },
+    MapSpec {
+        name: RULES_V6,
+        key_size: 4,
+        value_size: 4,
+        max_entries: SLOTS,
+    },
+    MapSpec {
+        name: STATS,
+        key_size: 4,
+        value_size: size_of::<Counter>() as u32,
+        max_entries: STATS_ENTRIES,
+    },
+    MapSpec {
+        name: RULE_STATS,
+        key_size: 4,
+        value_size: size_of::<Counter>() as u32,
+        max_entries: MAX_RULES,
+    },
+];
+
+/// Name of the XDP ingress program.
+pub const PROG_XDP: &str = "fw_xdp";
+/// Name of the TC egress program.
+pub const PROG_TC_EGRESS: &str = "fw_tc_egress";

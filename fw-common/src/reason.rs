@@ -1,0 +1,65 @@
+//! Why the data plane gave a packet its verdict.
+//!
+//! The discriminants are part of the ABI: never renumber, only append; a
+//! retired value becomes `UnusedN`. [`Reason::as_str`] is the stable label
+//! used by `fw-ctl stats` and, later, by the Prometheus `reason` label.
+
+/// The reason behind a verdict, counted per direction and verdict in `STATS`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// The first matching user rule decided.
+    Rule = 0,
+    /// No rule matched: the default policy of the direction decided.
+    Policy = 1,
+    /// A non-first IP fragment (no ports): only port-less rules may match it,
+    /// else the default policy decided.
+    Fragment = 2,
+    /// A truncated or invalid header (Ethernet, VLAN, IP or L4): dropped.
+    Malformed = 3,
+    /// More than two VLAN tags or more IPv6 extension headers than the parser
+    /// walks: dropped.
+    TooDeep = 4,
+    /// ARP: always passed so neighbours keep resolving (no lock-out).
+    Arp = 5,
+    /// IPv6 neighbour discovery (ICMPv6 133-137): always passed.
+    NeighborDiscovery = 6,
+    /// Not IP and not ARP (LLDP, ...): passed, the firewall filters IP only.
+    NonIp = 7,
+    /// No rule set is loaded (should not happen while enabled): passed.
+    NoRuleset = 8,
+}
+
+impl Reason {
+    /// Number of reasons (array dimension).
+    pub const COUNT: usize = 9;
+
+    /// Every reason, in discriminant order.
+    pub const ALL: [Self; Self::COUNT] = [
+        Self::Rule,
+        Self::Policy,
+        Self::Fragment,
+        Self::Malformed,
+        Self::TooDeep,
+        Self::Arp,
+        Self::NeighborDiscovery,
+        Self::NonIp,
+        Self::NoRuleset,
+    ];
+
+    /// Stable lowercase label.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rule => "rule",
+            Self::Policy => "policy",
+            Self::Fragment => "fragment",
+            Self::Malformed => "malformed",
+            Self::TooDeep => "too_deep",
+            Self::Arp => "arp",
+            Self::NeighborDiscovery => "neighbor_discovery",
+            Self::NonIp => "non_ip",
+            Self::NoRuleset => "no_ruleset",
+        }
+    }
+}

@@ -1,0 +1,641 @@
+//! The command line: clap for the command words, the rule grammar for the
+//! rest. Every mutating command is one transaction: lock the state dir, load,
+//! change in memory, compile (all validation happens here), build the new
+//! rule set in the inactive slot, save the state atomically, switch.
+//! Any error before the switch leaves files and maps exactly as they were.
+
+use std::{
+    io::{self, BufRead as _, Write as _},
+    path::PathBuf,
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use fw_common::{Direction, Family, Reason, Verdict};
+
+use crate::{
+    loader::{self, Dataplane, Pins, attach},
+    netns::{self, Netns},
+    rule::{
+        Action, StoredRule,
+        compile::compile,
+        display::{action_word, canonical, status_row},
+        parse::{ParseError, ServicesDb, parse_rule},
+    },
+    state::{State, StateDir},
+};
+
+/// A user error: printed as `ERROR: ...`, exit status 1, nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+impl From<ParseError> for UserError {
+    fn from(e: ParseError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// fw-ctl: a host firewall with ufw's commands and an XDP/TC data plane.
+#[derive(Parser, Debug)]
+#[command(name = "fw-ctl", version, about, long_about = None)]
+pub struct Cli {
+    /// State directory (rules and settings). Default: /etc/fw, or
+    /// /etc/fw/netns/NAME inside a named network namespace.
+    #[arg(long, global = true, env = "FW_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// bpffs directory for pins. Default: /sys/fs/bpf/fw/root, or
+    /// /sys/fs/bpf/fw/NAME inside a named network namespace.
+    #[arg(long, global = true, env = "FW_PIN_DIR")]
+    pub pin_dir: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long, global = true)]
+    pub force: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Load the filter and attach it (XDP ingress, TC egress).
+    Enable {
+        /// Protect only these interfaces (repeatable). Default: every
+        /// non-loopback interface of the network namespace.
+        #[arg(long = "interface", short = 'i')]
+        interfaces: Vec<String>,
+    },
+    /// Detach and unload the filter.
+    Disable,
+    /// Set a default policy: `default allow|deny|reject [incoming|outgoing]`.
+    Default {
+        /// allow, deny or reject.
+        policy: String,
+        /// incoming (default) or outgoing.
+        direction: Option<String>,
+    },
+    /// Add an allow rule (ufw grammar).
+    Allow {
+        /// The rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Add a deny rule (ufw grammar).
+    Deny {
+        /// The rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Add a reject rule (enforced as deny until the stateful data plane).
+    Reject {
+        /// The rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Add a limit rule (enforced as deny until the stateful data plane).
+    Limit {
+        /// The rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Insert a rule at a position: `insert N ACTION RULE`.
+    Insert {
+        /// Position (1-based, as in `status numbered`) followed by the rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Delete a rule by number (`delete N`) or by its text (`delete allow 22/tcp`).
+    Delete {
+        /// Number, or action and rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Show the rules: `status`, `status verbose`, `status numbered`.
+    Status {
+        /// verbose or numbered.
+        what: Option<String>,
+        /// Add packet and byte counters per rule (extra right-hand columns).
+        #[arg(long, short = 'c')]
+        counters: bool,
+    },
+    /// Counters: per reason, direction and verdict, and per rule.
+    Stats,
+}
+
+/// The instance this invocation works on.
+struct Ctx {
+    state_dir: PathBuf,
+    pin_dir: PathBuf,
+    force: bool,
+}
+
+/// Runs a parsed command line; returns the exit status.
+///
+/// # Errors
+/// User errors ([`UserError`]) and system errors.
+pub fn run(cli: Cli) -> Result<u8> {
+    let ns = Netns::current()?;
+    let ctx = Ctx {
+        state_dir: cli.state_dir.unwrap_or_else(|| ns.default_state_dir()),
+        pin_dir: cli.pin_dir.unwrap_or_else(|| ns.default_pin_dir()),
+        force: cli.force,
+    };
+    match cli.cmd {
+        Cmd::Enable { interfaces } => enable(&ctx, &interfaces),
+        Cmd::Disable => disable(&ctx),
+        Cmd::Default { policy, direction } => default(&ctx, &policy, direction.as_deref()),
+        Cmd::Allow { args } => add(&ctx, Action::Allow, &args, None),
+        Cmd::Deny { args } => add(&ctx, Action::Deny, &args, None),
+        Cmd::Reject { args } => add(&ctx, Action::Reject, &args, None),
+        Cmd::Limit { args } => add(&ctx, Action::Limit, &args, None),
+        Cmd::Insert { args } => insert(&ctx, &args),
+        Cmd::Delete { args } => delete(&ctx, &args),
+        Cmd::Status { what, counters } => status(&ctx, what.as_deref(), counters),
+        Cmd::Stats => stats(&ctx),
+    }
+}
+
+fn pins(ctx: &Ctx) -> Result<Pins> {
+    Ok(Pins::new(&loader::pins::resolve_root(&ctx.pin_dir)?))
+}
+
+fn resolver(ifaces: &[netns::Iface]) -> impl Fn(&str) -> Vec<u32> + '_ {
+    move |name| netns::resolve(name, ifaces)
+}
+
+/// The interfaces to protect: those named (checked), else all but loopback.
+fn wanted_interfaces(names: &[String], all: &[netns::Iface]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(all
+            .iter()
+            .filter(|i| !netns::is_loopback(&i.name))
+            .map(|i| i.name.clone())
+            .collect());
+    }
+    for n in names {
+        if netns::is_loopback(n) {
+            bail!(UserError(format!(
+                "Bad interface '{n}': loopback is never filtered"
+            )));
+        }
+        if !all.iter().any(|i| &i.name == n) {
+            bail!(UserError(format!("Bad interface '{n}': no such interface")));
+        }
+    }
+    Ok(names.to_vec())
+}
+
+/// Compiles `st` and installs it when enabled: prepare (invisible), save
+/// the state, commit. `old` is the state before the change.
+fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
+    let ifaces = netns::interfaces()?;
+    let compiled = compile(&st.rules, st.defaults, &resolver(&ifaces))
+        .map_err(|e| UserError(e.to_string()))?;
+    if !st.enabled {
+        dir.save(st)?;
+        return Ok(());
+    }
+    let pins = pins(ctx)?;
+    let mut dp = Dataplane::open(&pins)
+        .context("the filter is enabled but its pinned state cannot be opened")?;
+    let fresh: Vec<u32> = st
+        .rules
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !old.rules.iter().any(|o| o.id == *id))
+        .collect();
+    let prepared = dp.prepare(&compiled, &fresh)?;
+    dir.save(st)?;
+    dp.commit(prepared)?;
+    Ok(())
+}
+
+fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let old = dir.load()?;
+    let all = netns::interfaces()?;
+    let wanted = wanted_interfaces(
+        if names.is_empty() {
+            &old.interfaces
+        } else {
+            names
+        },
+        &all,
+    )?;
+    let compiled =
+        compile(&old.rules, old.defaults, &resolver(&all)).map_err(|e| UserError(e.to_string()))?;
+    let pins = pins(ctx)?;
+    let cookie = netns::cookie();
+    let mut created = false;
+    let mut dp = if Dataplane::exists(&pins) {
+        let dp = Dataplane::open(&pins)?;
+        if dp.config()?.netns_cookie == cookie {
+            dp
+        } else {
+            // Left behind by a namespace that no longer exists.
+            Dataplane::destroy(&pins)?;
+            created = true;
+            Dataplane::create(&pins, cookie)?
+        }
+    } else {
+        for other in pins.other_versions() {
+            eprintln!(
+                "WARN: pins of another fw version at {} (left alone)",
+                other.display()
+            );
+        }
+        created = true;
+        Dataplane::create(&pins, cookie)?
+    };
+    let result = (|| -> Result<()> {
+        dp.apply(&compiled, &[])?;
+        for name in attach::attached(&pins) {
+            if !wanted.contains(&name) {
+                attach::detach(&pins, &name)?;
+            }
+        }
+        for name in &wanted {
+            if attach::is_attached(&pins, name) {
+                continue;
+            }
+            if attach::attach_xdp(&pins, name)? == attach::XdpModeUsed::Generic {
+                eprintln!(
+                    "WARN: {name}: native XDP not supported by the driver; using generic mode (slower)"
+                );
+            }
+            attach::attach_tc(&pins, name)?;
+        }
+        let mut st = old.clone();
+        st.enabled = true;
+        st.interfaces = names.to_vec();
+        if names.is_empty() {
+            st.interfaces.clone_from(&old.interfaces);
+        }
+        dir.save(&st)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        if created {
+            let _ = Dataplane::destroy(&pins);
+        }
+        return Err(e);
+    }
+    println!("Firewall is active and enabled on system startup");
+    Ok(0)
+}
+
+fn disable(ctx: &Ctx) -> Result<u8> {
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let mut st = dir.load()?;
+    let pins = pins(ctx)?;
+    Dataplane::destroy(&pins)?;
+    st.enabled = false;
+    dir.save(&st)?;
+    println!("Firewall stopped and disabled on system startup");
+    Ok(0)
+}
+
+fn default(ctx: &Ctx, policy: &str, direction: Option<&str>) -> Result<u8> {
+    let action = match policy {
+        "allow" => Action::Allow,
+        "deny" => Action::Deny,
+        "reject" => Action::Reject,
+        other => bail!(UserError(format!(
+            "Invalid policy '{other}' (allow, deny or reject)"
+        ))),
+    };
+    let dir_word = direction.unwrap_or("incoming");
+    let d = match dir_word {
+        "incoming" | "input" | "in" => Direction::In,
+        "outgoing" | "output" | "out" => Direction::Out,
+        other => bail!(UserError(format!(
+            "Invalid direction '{other}' (incoming or outgoing)"
+        ))),
+    };
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let old = dir.load()?;
+    let mut st = old.clone();
+    match d {
+        Direction::In => st.defaults.incoming = action,
+        Direction::Out => st.defaults.outgoing = action,
+    }
+    install(ctx, &dir, &old, &st)?;
+    let word = if d == Direction::In {
+        "incoming"
+    } else {
+        "outgoing"
+    };
+    println!("Default {word} policy changed to '{}'", action_word(action));
+    println!("(be sure to update your rules accordingly)");
+    Ok(0)
+}
+
+fn v6_suffix(r: &StoredRule) -> &'static str {
+    if r.rule.family == Family::V6 {
+        " (v6)"
+    } else {
+        ""
+    }
+}
+
+fn parse_words(action: Action, args: &[String]) -> Result<(Vec<crate::rule::Rule>, Vec<String>)> {
+    let parsed = parse_rule(action, args, &ServicesDb::system()).map_err(UserError::from)?;
+    Ok((parsed.spec.expand(), parsed.notes))
+}
+
+/// `allow|deny|... RULE`, or with `position` an insert.
+fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> Result<u8> {
+    let (rules, notes) = parse_words(action, args)?;
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let old = dir.load()?;
+    let mut st = old.clone();
+    if let Some(p) = position
+        && (p == 0 || p > st.rules.len() + 1)
+    {
+        bail!(UserError(format!("Invalid position '{p}'")));
+    }
+    let mut messages = Vec::new();
+    for rule in rules {
+        let suffix = if rule.family == Family::V6 {
+            " (v6)"
+        } else {
+            ""
+        };
+        if st.rules.iter().any(|r| r.rule == rule) {
+            messages.push(format!("Skipping adding existing rule{suffix}"));
+            continue;
+        }
+        if let Some(r) = st.rules.iter_mut().find(|r| r.rule.same_match(&rule)) {
+            r.rule.action = rule.action;
+            messages.push(format!("Rule updated{suffix}"));
+            continue;
+        }
+        let id = st.free_id()?;
+        let v4 = st.v4_count();
+        // IPv4 rules stay before IPv6 rules (ufw's numbering).
+        let (lo, hi) = if rule.family == Family::V4 {
+            (0, v4)
+        } else {
+            (v4, st.rules.len())
+        };
+        let at = match position {
+            Some(p) => (p - 1).clamp(lo, hi),
+            None => hi,
+        };
+        st.rules.insert(at, StoredRule { id, rule });
+        messages.push(if position.is_some() {
+            format!("Rule inserted{suffix}")
+        } else if old.enabled {
+            format!("Rule added{suffix}")
+        } else {
+            format!("Rules updated{suffix}")
+        });
+    }
+    install(ctx, &dir, &old, &st)?;
+    for n in notes {
+        println!("{n}");
+    }
+    if matches!(action, Action::Reject | Action::Limit) {
+        println!(
+            "fw-ctl: '{}' is stored and shown; the data plane enforces it as 'deny' for now",
+            action_word(action)
+        );
+    }
+    for m in messages {
+        println!("{m}");
+    }
+    Ok(0)
+}
+
+fn insert(ctx: &Ctx, args: &[String]) -> Result<u8> {
+    let (pos, rest) = args
+        .split_first()
+        .ok_or_else(|| UserError("Invalid syntax".into()))?;
+    let p: usize = pos
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| UserError(format!("Cannot insert rule at position '{pos}'")))?;
+    let (act, rest) = rest
+        .split_first()
+        .ok_or_else(|| UserError("Invalid syntax".into()))?;
+    let action = parse_action(act)?;
+    add(ctx, action, rest, Some(p))
+}
+
+fn parse_action(w: &str) -> Result<Action> {
+    Ok(match w {
+        "allow" => Action::Allow,
+        "deny" => Action::Deny,
+        "reject" => Action::Reject,
+        "limit" => Action::Limit,
+        other => bail!(UserError(format!("Invalid action '{other}'"))),
+    })
+}
+
+fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
+    if args.len() == 1 && args[0].chars().all(|c| c.is_ascii_digit()) {
+        let n: usize = args[0].parse().unwrap_or(0);
+        let dir = StateDir::open_locked(&ctx.state_dir)?;
+        let old = dir.load()?;
+        if n == 0 || n > old.rules.len() {
+            bail!(UserError(format!("Could not find rule '{}'", args[0])));
+        }
+        let victim = old.rules[n - 1].clone();
+        if !ctx.force {
+            println!("Deleting:");
+            println!(" {}", canonical(&victim.rule));
+            print!("Proceed with operation (y|n)? ");
+            io::stdout().flush()?;
+            let mut answer = String::new();
+            let _ = io::stdin().lock().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "yes") {
+                println!("Aborted");
+                return Ok(0);
+            }
+        }
+        let mut st = old.clone();
+        st.rules.remove(n - 1);
+        install(ctx, &dir, &old, &st)?;
+        println!("Rule deleted{}", v6_suffix(&victim));
+        return Ok(0);
+    }
+    let (act, rest) = args
+        .split_first()
+        .ok_or_else(|| UserError("Invalid syntax".into()))?;
+    let action = parse_action(act)?;
+    let (rules, _) = parse_words(action, rest)?;
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let old = dir.load()?;
+    let mut st = old.clone();
+    let mut messages = Vec::new();
+    for rule in rules {
+        let suffix = if rule.family == Family::V6 {
+            " (v6)"
+        } else {
+            ""
+        };
+        match st.rules.iter().position(|r| r.rule == rule) {
+            Some(i) => {
+                st.rules.remove(i);
+                messages.push(format!("Rule deleted{suffix}"));
+            }
+            None => messages.push(format!("Could not delete non-existent rule{suffix}")),
+        }
+    }
+    install(ctx, &dir, &old, &st)?;
+    for m in messages {
+        println!("{m}");
+    }
+    Ok(0)
+}
+
+fn open_live(ctx: &Ctx, st: &State) -> Result<Option<Dataplane>> {
+    if !st.enabled {
+        return Ok(None);
+    }
+    let pins = pins(ctx)?;
+    if !Dataplane::exists(&pins) {
+        return Ok(None);
+    }
+    Ok(Some(Dataplane::open(&pins)?))
+}
+
+fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
+    let (verbose, numbered) = match what {
+        None => (false, false),
+        Some("verbose") => (true, false),
+        Some("numbered") => (false, true),
+        Some(other) => bail!(UserError(format!("Invalid syntax near '{other}'"))),
+    };
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let st = dir.load()?;
+    let Some(dp) = open_live(ctx, &st)? else {
+        println!("Status: inactive");
+        return Ok(0);
+    };
+    let mut out = String::from("Status: active\n");
+    if verbose {
+        out.push_str(&format!(
+            "Logging: off\nDefault: {} (incoming), {} (outgoing), disabled (routed)\nNew profiles: skip\n",
+            action_word(st.defaults.incoming),
+            action_word(st.defaults.outgoing)
+        ));
+    }
+    let count = |r: &StoredRule| -> Result<String> {
+        if !counters {
+            return Ok(String::new());
+        }
+        let c = dp.rule_counter(r.id)?;
+        Ok(format!(" {:>12} {:>14}", c.packets, c.bytes))
+    };
+    let mut rows_in = String::new();
+    let mut rows_out = String::new();
+    for (i, r) in st.rules.iter().enumerate() {
+        let row = status_row(&r.rule, numbered.then_some(i + 1), verbose);
+        let line = format!("{row}{}\n", count(r)?);
+        if numbered || r.rule.dir == Direction::In {
+            rows_in.push_str(&line);
+        } else {
+            rows_out.push_str(&line);
+        }
+    }
+    if !st.rules.is_empty() {
+        let indent = if numbered { "     " } else { "" };
+        let extra = if counters {
+            format!(" {:>12} {:>14}", "Packets", "Bytes")
+        } else {
+            String::new()
+        };
+        let extra_rule = if counters {
+            format!(" {:>12} {:>14}", "-------", "-----")
+        } else {
+            String::new()
+        };
+        out.push('\n');
+        out.push_str(&format!(
+            "{indent}{:<26} {:<12}{}{extra}\n",
+            "To",
+            "Action",
+            if counters {
+                format!("{:<26}", "From")
+            } else {
+                "From".into()
+            }
+        ));
+        out.push_str(&format!(
+            "{indent}{:<26} {:<12}{}{extra_rule}\n",
+            "--",
+            "------",
+            if counters {
+                format!("{:<26}", "----")
+            } else {
+                "----".into()
+            }
+        ));
+        out.push_str(&rows_in);
+        if !rows_in.is_empty() && !rows_out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&rows_out);
+    }
+    println!("{out}");
+    Ok(0)
+}
+
+fn stats(ctx: &Ctx) -> Result<u8> {
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let st = dir.load()?;
+    let Some(dp) = open_live(ctx, &st)? else {
+        println!("Status: inactive");
+        return Ok(0);
+    };
+    let cfg = dp.config()?;
+    println!("Generation: {}", cfg.generation);
+    println!();
+    println!(
+        "{:<20} {:<4} {:<5} {:>12} {:>14}",
+        "Reason", "Dir", "Verdict", "Packets", "Bytes"
+    );
+    for r in Reason::ALL {
+        for d in [Direction::In, Direction::Out] {
+            for v in [Verdict::Pass, Verdict::Drop] {
+                let c = dp.reason_counter(r, d, v)?;
+                if c.packets == 0 {
+                    continue;
+                }
+                println!(
+                    "{:<20} {:<4} {:<7} {:>12} {:>14}",
+                    r.as_str(),
+                    if d == Direction::In { "in" } else { "out" },
+                    if v == Verdict::Pass { "pass" } else { "drop" },
+                    c.packets,
+                    c.bytes
+                );
+            }
+        }
+    }
+    println!();
+    println!(
+        "{:<6} {:<6} {:>12} {:>14}  Rule",
+        "Num", "Id", "Packets", "Bytes"
+    );
+    for (i, r) in st.rules.iter().enumerate() {
+        let c = dp.rule_counter(r.id)?;
+        let fam = if r.rule.family == Family::V6 {
+            " (v6)"
+        } else {
+            ""
+        };
+        println!(
+            "{:<6} {:<6} {:>12} {:>14}  {}{fam}",
+            i + 1,
+            r.id,
+            c.packets,
+            c.bytes,
+            canonical(&r.rule)
+        );
+    }
+    Ok(0)
+}

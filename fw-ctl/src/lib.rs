@@ -1,0 +1,11 @@
+//! fw-ctl as a library: the rule model and grammar, the compiler to the
+//! kernel's tuple-space layout, the reference classifier, the state dir, and
+//! the loader that pins and updates the data plane. The `fw-ctl` binary and
+//! the integration tests are thin users of this crate.
+
+pub mod cli;
+pub mod loader;
+pub mod netns;
+pub mod reference;
+pub mod rule;
+pub mod state;

@@ -1,0 +1,511 @@
+//! Loading, pinning, attaching and updating the data plane.
+//!
+//! [`Dataplane`] is a handle on one instance's pinned maps. `create` loads
+//! the embedded object, checks it against `fw_common::maps::ALL`, pins its
+//! programs and maps and writes `CONFIG` last (an instance exists once
+//! `CONFIG` is pinned with the right magic). `open` finds it again from any
+//! later fw-ctl, refusing a mismatched ABI. [`Dataplane::apply`] swaps rule
+//! sets atomically (see `fw_common::config`).
+
+pub mod abi;
+pub mod attach;
+pub mod object;
+pub mod pins;
+
+use std::{
+    fs, io,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use aya::{
+    EbpfLoader,
+    maps::{Array, ArrayOfMaps, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues},
+    programs::{ProgramError, SchedClassifier, Xdp},
+    util::nr_cpus,
+};
+use fw_common::{
+    Direction, Reason, Verdict,
+    abi::{ABI_VERSION, MAGIC},
+    config::Config,
+    maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
+    rules::{ENTRY_MAP_FLAGS, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader},
+    stats::{Counter, stats_index},
+};
+pub use pins::Pins;
+
+use crate::rule::compile::Compiled;
+
+/// Errors of the data plane handle.
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    /// The embedded object could not be loaded (verifier, memlock, ...).
+    #[error("cannot load the eBPF object")]
+    Load(#[source] Box<aya::EbpfError>),
+    /// A program could not be loaded or pinned.
+    #[error("program {name}")]
+    Program {
+        /// The program.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<ProgramError>,
+    },
+    /// A map operation failed.
+    #[error("map {name}: {op}")]
+    Map {
+        /// The map.
+        name: &'static str,
+        /// What was done.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<MapError>,
+    },
+    /// Pinning failed.
+    #[error("cannot pin {path}")]
+    Pin {
+        /// The pin path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The object's maps do not match `fw_common`.
+    #[error(transparent)]
+    Abi(#[from] abi::AbiError),
+    /// Pin directory problems.
+    #[error(transparent)]
+    PinDir(#[from] pins::PinDirError),
+    /// Removing pins failed.
+    #[error("cannot remove {path}")]
+    Remove {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn map_err(name: &'static str, op: &'static str) -> impl FnOnce(MapError) -> LoaderError {
+    move |e| LoaderError::Map {
+        name,
+        op,
+        source: Box::new(e),
+    }
+}
+
+/// Handles on the pinned maps of one instance.
+pub struct Dataplane {
+    pins: Pins,
+    config: Array<MapData, Config>,
+    ruleset: Array<MapData, RulesetHeader>,
+    rules_v4: ArrayOfMaps<MapData, HashMap<MapData, KeyV4, RuleEntry>>,
+    rules_v6: ArrayOfMaps<MapData, HashMap<MapData, KeyV6, RuleEntry>>,
+    stats: PerCpuArray<MapData, Counter>,
+    rule_stats: PerCpuArray<MapData, Counter>,
+}
+
+/// A rule set built in the inactive slot, not yet live.
+pub struct Prepared {
+    slot: u32,
+    generation: u64,
+    h4: HashMap<MapData, KeyV4, RuleEntry>,
+    entries_v4: usize,
+    entries_v6: usize,
+    build: Duration,
+}
+
+/// What an apply did and how long it took.
+#[derive(Clone, Copy, Debug)]
+pub struct ApplyReport {
+    /// The new generation.
+    pub generation: u64,
+    /// IPv4 entries written.
+    pub entries_v4: usize,
+    /// IPv6 entries written.
+    pub entries_v6: usize,
+    /// Time to build the new slot (maps created and filled).
+    pub build: Duration,
+    /// Time from the switch until the old rule set is out of use.
+    pub switch: Duration,
+}
+
+fn open_map(pins: &Pins, name: &'static str) -> Result<Map, LoaderError> {
+    let data = MapData::from_pin(pins.map(name)).map_err(map_err(name, "open pin"))?;
+    abi::check_map(name, &data)?;
+    Map::from_map_data(data).map_err(map_err(name, "open pin"))
+}
+
+impl Dataplane {
+    /// True when an instance is pinned at `pins` (its `CONFIG` exists).
+    #[must_use]
+    pub fn exists(pins: &Pins) -> bool {
+        pins.map(names::CONFIG).exists()
+    }
+
+    /// Loads the embedded object and pins programs and maps at `pins`, with
+    /// an empty rule set in slot 0.
+    ///
+    /// # Errors
+    /// Load, verification, ABI or pinning failures.
+    pub fn create(pins: &Pins, netns_cookie: u64) -> Result<Self, LoaderError> {
+        raise_memlock();
+        pins.create_dirs()?;
+        let mut ebpf = EbpfLoader::new()
+            .load(object::OBJECT)
+            .map_err(|e| LoaderError::Load(Box::new(e)))?;
+        {
+            let p: &mut Xdp = program(&mut ebpf, PROG_XDP)?;
+            p.load().map_err(prog_err(PROG_XDP))?;
+            pin_prog(p.pin(pins.prog(PROG_XDP)), pins.prog(PROG_XDP))?;
+        }
+        {
+            let p: &mut SchedClassifier = program(&mut ebpf, PROG_TC_EGRESS)?;
+            p.load().map_err(prog_err(PROG_TC_EGRESS))?;
+            pin_prog(p.pin(pins.prog(PROG_TC_EGRESS)), pins.prog(PROG_TC_EGRESS))?;
+        }
+        // CONFIG last: it marks a complete instance.
+        for spec in fw_common::maps::ALL.iter().rev() {
+            let map = ebpf
+                .map(spec.name)
+                .ok_or(abi::AbiError::MissingMap(spec.name))?;
+            let path = pins.map(spec.name);
+            if spec.name == names::CONFIG {
+                let mut cfg: Array<&mut MapData, Config> = Array::try_from(
+                    ebpf.map_mut(spec.name)
+                        .ok_or(abi::AbiError::MissingMap(spec.name))?,
+                )
+                .map_err(map_err(names::CONFIG, "open"))?;
+                let c = Config {
+                    magic: MAGIC,
+                    abi_version: ABI_VERSION,
+                    active_slot: 0,
+                    _pad0: 0,
+                    generation: 0,
+                    netns_cookie,
+                };
+                cfg.set(0, c, 0).map_err(map_err(names::CONFIG, "init"))?;
+                let map = ebpf
+                    .map(spec.name)
+                    .ok_or(abi::AbiError::MissingMap(spec.name))?;
+                map.pin(&path).map_err(|e| LoaderError::Pin {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })?;
+            } else {
+                map.pin(&path).map_err(|e| LoaderError::Pin {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })?;
+            }
+        }
+        drop(ebpf);
+        Self::open(pins)
+    }
+
+    /// Opens the instance pinned at `pins`.
+    ///
+    /// # Errors
+    /// Missing pins, or pins of another ABI (with a recovery hint).
+    pub fn open(pins: &Pins) -> Result<Self, LoaderError> {
+        let config: Array<MapData, Config> = open_map(pins, names::CONFIG)?
+            .try_into()
+            .map_err(map_err(names::CONFIG, "open"))?;
+        let c = config.get(&0, 0).map_err(map_err(names::CONFIG, "read"))?;
+        if c.magic != MAGIC || c.abi_version != ABI_VERSION {
+            return Err(abi::AbiError::Version {
+                found_magic: c.magic,
+                found: c.abi_version,
+            }
+            .into());
+        }
+        Ok(Self {
+            pins: pins.clone(),
+            config,
+            ruleset: open_map(pins, names::RULESET)?
+                .try_into()
+                .map_err(map_err(names::RULESET, "open"))?,
+            rules_v4: open_map(pins, names::RULES_V4)?
+                .try_into()
+                .map_err(map_err(names::RULES_V4, "open"))?,
+            rules_v6: open_map(pins, names::RULES_V6)?
+                .try_into()
+                .map_err(map_err(names::RULES_V6, "open"))?,
+            stats: open_map(pins, names::STATS)?
+                .try_into()
+                .map_err(map_err(names::STATS, "open"))?,
+            rule_stats: open_map(pins, names::RULE_STATS)?
+                .try_into()
+                .map_err(map_err(names::RULE_STATS, "open"))?,
+        })
+    }
+
+    /// The pin layout.
+    #[must_use]
+    pub fn pins(&self) -> &Pins {
+        &self.pins
+    }
+
+    /// The live `CONFIG` value.
+    ///
+    /// # Errors
+    /// When the map cannot be read.
+    pub fn config(&self) -> Result<Config, LoaderError> {
+        self.config
+            .get(&0, 0)
+            .map_err(map_err(names::CONFIG, "read"))
+    }
+
+    /// Installs a compiled rule set atomically ([`Self::prepare`] then
+    /// [`Self::commit`]).
+    ///
+    /// # Errors
+    /// Map creation or update failures; the live rule set is then unchanged.
+    pub fn apply(&mut self, c: &Compiled, fresh_ids: &[u32]) -> Result<ApplyReport, LoaderError> {
+        let p = self.prepare(c, fresh_ids)?;
+        self.commit(p)
+    }
+
+    /// Builds a compiled rule set in the inactive slot and zeroes the
+    /// counters of `fresh_ids` (rules new in this set). Nothing a packet can
+    /// see changes; dropping the result abandons it.
+    ///
+    /// # Errors
+    /// Map creation or update failures.
+    pub fn prepare(&mut self, c: &Compiled, fresh_ids: &[u32]) -> Result<Prepared, LoaderError> {
+        let t0 = Instant::now();
+        let cfg = self.config()?;
+        let new = 1 - (cfg.active_slot & 1);
+        let mut h4 = HashMap::<MapData, KeyV4, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
+            .map_err(map_err(names::RULES_V4, "create inner map"))?;
+        for (k, v) in &c.v4 {
+            h4.insert(k, v, 0)
+                .map_err(map_err(names::RULES_V4, "fill inner map"))?;
+        }
+        let mut h6 = HashMap::<MapData, KeyV6, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
+            .map_err(map_err(names::RULES_V6, "create inner map"))?;
+        for (k, v) in &c.v6 {
+            h6.insert(k, v, 0)
+                .map_err(map_err(names::RULES_V6, "fill inner map"))?;
+        }
+        let generation = cfg.generation + 1;
+        let mut hdr = c.header.clone();
+        hdr.generation = generation;
+        self.ruleset
+            .set(new, &*hdr, 0)
+            .map_err(map_err(names::RULESET, "write slot"))?;
+        self.rules_v4
+            .set(new, &h4, 0)
+            .map_err(map_err(names::RULES_V4, "write slot"))?;
+        self.rules_v6
+            .set(new, &h6, 0)
+            .map_err(map_err(names::RULES_V6, "write slot"))?;
+        for &id in fresh_ids {
+            self.rule_stats
+                .set(id, per_cpu_zero()?, 0)
+                .map_err(map_err(names::RULE_STATS, "zero counters"))?;
+        }
+        Ok(Prepared {
+            slot: new,
+            generation,
+            h4,
+            entries_v4: c.v4.len(),
+            entries_v6: c.v6.len(),
+            build: t0.elapsed(),
+        })
+    }
+
+    /// Makes a prepared rule set live with one write, waits until no packet
+    /// can still be using the old one, and frees it.
+    ///
+    /// # Errors
+    /// Map update failures.
+    pub fn commit(&mut self, p: Prepared) -> Result<ApplyReport, LoaderError> {
+        let t1 = Instant::now();
+        let mut cfg = self.config()?;
+        let old = cfg.active_slot & 1;
+        cfg.active_slot = p.slot;
+        cfg.generation = p.generation;
+        self.config
+            .set(0, cfg, 0)
+            .map_err(map_err(names::CONFIG, "switch slot"))?;
+        // Grace period: an update of an ARRAY_OF_MAPS returns only after
+        // synchronize_rcu(), i.e. when every program that may still have read
+        // the old active_slot has finished.
+        self.rules_v4
+            .set(p.slot, &p.h4, 0)
+            .map_err(map_err(names::RULES_V4, "wait grace period"))?;
+        let switch = t1.elapsed();
+        // Free the old slot's entries (nothing can use them any more).
+        if old != p.slot {
+            let e4 = HashMap::<MapData, KeyV4, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
+                .map_err(map_err(names::RULES_V4, "create inner map"))?;
+            let e6 = HashMap::<MapData, KeyV6, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
+                .map_err(map_err(names::RULES_V6, "create inner map"))?;
+            self.rules_v4
+                .set(old, &e4, 0)
+                .map_err(map_err(names::RULES_V4, "free old slot"))?;
+            self.rules_v6
+                .set(old, &e6, 0)
+                .map_err(map_err(names::RULES_V6, "free old slot"))?;
+        }
+        Ok(ApplyReport {
+            generation: p.generation,
+            entries_v4: p.entries_v4,
+            entries_v6: p.entries_v6,
+            build: p.build,
+            switch,
+        })
+    }
+
+    /// The header of the live slot.
+    ///
+    /// # Errors
+    /// When a map cannot be read.
+    pub fn live_header(&self) -> Result<RulesetHeader, LoaderError> {
+        let slot = self.config()?.active_slot & 1;
+        self.ruleset
+            .get(&slot, 0)
+            .map_err(map_err(names::RULESET, "read"))
+    }
+
+    /// The entries of the live slot (for `show raw` and tests).
+    ///
+    /// # Errors
+    /// When a map cannot be read.
+    pub fn live_entries(
+        &self,
+    ) -> Result<(Vec<(KeyV4, RuleEntry)>, Vec<(KeyV6, RuleEntry)>), LoaderError> {
+        let slot = self.config()?.active_slot & 1;
+        let h4 = self
+            .rules_v4
+            .get(&slot, 0)
+            .map_err(map_err(names::RULES_V4, "read slot"))?;
+        let h6 = self
+            .rules_v6
+            .get(&slot, 0)
+            .map_err(map_err(names::RULES_V6, "read slot"))?;
+        let v4 = h4
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(names::RULES_V4, "iterate"))?;
+        let v6 = h6
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(names::RULES_V6, "iterate"))?;
+        Ok((v4, v6))
+    }
+
+    /// A rule's counters, summed over CPUs.
+    ///
+    /// # Errors
+    /// When the map cannot be read.
+    pub fn rule_counter(&self, id: u32) -> Result<Counter, LoaderError> {
+        let v = self
+            .rule_stats
+            .get(&id, 0)
+            .map_err(map_err(names::RULE_STATS, "read"))?;
+        Ok(sum(&v))
+    }
+
+    /// A reason counter, summed over CPUs.
+    ///
+    /// # Errors
+    /// When the map cannot be read.
+    pub fn reason_counter(
+        &self,
+        r: Reason,
+        d: Direction,
+        v: Verdict,
+    ) -> Result<Counter, LoaderError> {
+        let vals = self
+            .stats
+            .get(&stats_index(r, d, v), 0)
+            .map_err(map_err(names::STATS, "read"))?;
+        Ok(sum(&vals))
+    }
+
+    /// Removes every pin of the instance at `pins`: links first (which
+    /// detaches the programs), then programs and maps.
+    ///
+    /// # Errors
+    /// When a pin cannot be removed.
+    pub fn destroy(pins: &Pins) -> Result<(), LoaderError> {
+        attach::detach_all(pins)?;
+        let root = pins.root().to_path_buf();
+        if root.exists() {
+            fs::remove_dir_all(&root).map_err(|source| LoaderError::Remove {
+                path: root.clone(),
+                source,
+            })?;
+        }
+        if let Some(parent) = root.parent() {
+            let _ = fs::remove_dir(parent); // only if empty
+        }
+        Ok(())
+    }
+}
+
+fn sum(v: &PerCpuValues<Counter>) -> Counter {
+    v.iter().fold(Counter::default(), |a, c| Counter {
+        packets: a.packets + c.packets,
+        bytes: a.bytes + c.bytes,
+    })
+}
+
+fn per_cpu_zero() -> Result<PerCpuValues<Counter>, LoaderError> {
+    let n = nr_cpus().map_err(|(_, e)| LoaderError::Map {
+        name: names::RULE_STATS,
+        op: "count CPUs",
+        source: Box::new(MapError::SyscallError(aya::sys::SyscallError {
+            call: "nr_cpus",
+            io_error: e,
+        })),
+    })?;
+    PerCpuValues::try_from(vec![Counter::default(); n]).map_err(|e| LoaderError::Map {
+        name: names::RULE_STATS,
+        op: "zero value",
+        source: Box::new(MapError::SyscallError(aya::sys::SyscallError {
+            call: "per-cpu",
+            io_error: e,
+        })),
+    })
+}
+
+fn program<'a, T>(ebpf: &'a mut aya::Ebpf, name: &'static str) -> Result<&'a mut T, LoaderError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let p = ebpf
+        .program_mut(name)
+        .ok_or(abi::AbiError::MissingProgram(name))?;
+    p.try_into().map_err(prog_err(name))
+}
+
+fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> LoaderError {
+    move |e| LoaderError::Program {
+        name,
+        source: Box::new(e),
+    }
+}
+
+fn pin_prog(r: Result<(), aya::pin::PinError>, path: PathBuf) -> Result<(), LoaderError> {
+    r.map_err(|e| LoaderError::Pin {
+        path,
+        source: Box::new(e),
+    })
+}
+
+/// Lifts RLIMIT_MEMLOCK for kernels that still charge BPF memory to it.
+fn raise_memlock() {
+    let r = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain syscall with a valid struct.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const r);
+    }
+}

@@ -1,0 +1,184 @@
+//! Where this instance lives: the network namespace, its name, its default
+//! state and pin directories, and its interfaces.
+//!
+//! fw keeps one instance per network namespace. In the initial namespace the
+//! defaults are `/etc/fw` and `/sys/fs/bpf/fw/root`; in a namespace named by
+//! `ip netns` (`/run/netns/NAME`) they are `/etc/fw/netns/NAME` and
+//! `/sys/fs/bpf/fw/NAME`. Both can be overridden (`--state-dir`,
+//! `--pin-dir`, `FW_STATE_DIR`, `FW_PIN_DIR`).
+
+use std::{
+    ffi::CStr,
+    fs, io,
+    os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
+    path::PathBuf,
+};
+
+/// Errors finding out about the namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// `/proc/self/ns/net` could not be read.
+    #[error("cannot identify the network namespace ({path})")]
+    Identify {
+        /// The path.
+        path: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The interface list could not be read.
+    #[error("cannot list network interfaces")]
+    Interfaces(#[source] io::Error),
+}
+
+/// The current network namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Netns {
+    /// Inode of `/proc/self/ns/net`.
+    pub inode: u64,
+    /// True for the initial namespace (that of PID 1).
+    pub initial: bool,
+    /// Its `ip netns` name, if it has one.
+    pub name: Option<String>,
+}
+
+impl Netns {
+    /// Identifies the namespace this process runs in.
+    ///
+    /// # Errors
+    /// When `/proc/self/ns/net` cannot be read.
+    pub fn current() -> Result<Self, NetnsError> {
+        let inode = fs::metadata("/proc/self/ns/net")
+            .map_err(|source| NetnsError::Identify {
+                path: "/proc/self/ns/net",
+                source,
+            })?
+            .ino();
+        let initial = fs::metadata("/proc/1/ns/net").is_ok_and(|m| m.ino() == inode);
+        let name = fs::read_dir("/run/netns").ok().and_then(|dir| {
+            dir.flatten().find_map(|e| {
+                let m = fs::metadata(e.path()).ok()?;
+                (m.ino() == inode).then(|| e.file_name().to_string_lossy().into_owned())
+            })
+        });
+        Ok(Self {
+            inode,
+            initial,
+            name,
+        })
+    }
+
+    /// A short name for directories: `root`, the `ip netns` name, or `ns-INODE`.
+    #[must_use]
+    pub fn key(&self) -> String {
+        if self.initial {
+            "root".into()
+        } else if let Some(n) = &self.name {
+            n.clone()
+        } else {
+            format!("ns-{}", self.inode)
+        }
+    }
+
+    /// The default state directory of this namespace's instance.
+    #[must_use]
+    pub fn default_state_dir(&self) -> PathBuf {
+        if self.initial {
+            PathBuf::from("/etc/fw")
+        } else {
+            PathBuf::from("/etc/fw/netns").join(self.key())
+        }
+    }
+
+    /// The default pin directory of this namespace's instance.
+    #[must_use]
+    pub fn default_pin_dir(&self) -> PathBuf {
+        PathBuf::from("/sys/fs/bpf/fw").join(self.key())
+    }
+}
+
+/// The kernel's unique, never reused cookie of the current network namespace.
+#[must_use]
+pub fn cookie() -> u64 {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let Ok(sock) =
+        std::net::UdpSocket::bind("127.0.0.1:0").or_else(|_| std::net::UdpSocket::bind("[::1]:0"))
+    else {
+        return 0;
+    };
+    let mut v: u64 = 0;
+    let mut len = size_of::<u64>() as libc::socklen_t;
+    // SAFETY: v and len are valid for the duration of the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&raw mut v).cast(),
+            &raw mut len,
+        )
+    };
+    if rc == 0 { v } else { 0 }
+}
+
+/// One network interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iface {
+    /// Index.
+    pub index: u32,
+    /// Name.
+    pub name: String,
+}
+
+/// The interfaces of the current network namespace (through the kernel, not
+/// `/sys`, which may show another namespace).
+///
+/// # Errors
+/// When the kernel cannot list them.
+pub fn interfaces() -> Result<Vec<Iface>, NetnsError> {
+    // SAFETY: if_nameindex returns a heap array terminated by a zero entry,
+    // freed below with if_freenameindex.
+    unsafe {
+        let list = libc::if_nameindex();
+        if list.is_null() {
+            return Err(NetnsError::Interfaces(io::Error::last_os_error()));
+        }
+        let mut v = Vec::new();
+        let mut p = list;
+        while (*p).if_index != 0 {
+            let name = CStr::from_ptr((*p).if_name).to_string_lossy().into_owned();
+            v.push(Iface {
+                index: (*p).if_index,
+                name,
+            });
+            p = p.add(1);
+        }
+        libc::if_freenameindex(list);
+        v.sort_by_key(|i| i.index);
+        Ok(v)
+    }
+}
+
+/// True for the loopback interface (never filtered).
+#[must_use]
+pub fn is_loopback(name: &str) -> bool {
+    name == "lo"
+}
+
+/// Resolves an interface name, with ufw's trailing `+` wildcard, against a
+/// list of interfaces.
+#[must_use]
+pub fn resolve(name: &str, ifaces: &[Iface]) -> Vec<u32> {
+    match name.strip_suffix('+') {
+        Some(prefix) => ifaces
+            .iter()
+            .filter(|i| i.name.starts_with(prefix))
+            .map(|i| i.index)
+            .collect(),
+        None => ifaces
+            .iter()
+            .filter(|i| i.name == name)
+            .map(|i| i.index)
+            .collect(),
+    }
+}

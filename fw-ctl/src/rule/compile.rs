@@ -1,0 +1,398 @@
+//! Rules -> the kernel's tuple-space layout (see `fw_common::rules`).
+//!
+//! 1. Port classes: every range boundary used by any rule splits 0..=65535
+//!    into elementary intervals; each gets a class number, and each port's
+//!    class goes into the slot header's tables. A port set is then a set of
+//!    classes (a range covers the classes from its first to its last port).
+//! 2. Shapes: per (direction, family), the distinct (source prefix length,
+//!    destination prefix length, named fields) of the rules, sorted by the
+//!    position of their first rule.
+//! 3. Entries: per rule, one key per (protocol, source class, destination
+//!    class, interface) it covers; a key produced twice keeps the earlier
+//!    rule (the later one can never be the first match for it).
+//!
+//! Nothing here touches the kernel: errors (too many shapes or entries)
+//! come before any map is written.
+
+use std::collections::{HashMap, hash_map::Entry};
+
+use fw_common::rules::{
+    KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES, MAX_SHAPES, PORTS, RuleEntry, RulesetHeader, SHAPE_DPORT,
+    SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, ShapeList, list_index, shape_id,
+};
+use ipnet::IpNet;
+
+use super::{Action, Direction, Family, PortSet, Proto, StoredRule};
+
+/// The default policy per direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Defaults {
+    /// Incoming.
+    pub incoming: Action,
+    /// Outgoing.
+    pub outgoing: Action,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            incoming: Action::Deny,
+            outgoing: Action::Allow,
+        }
+    }
+}
+
+impl Defaults {
+    /// The policy of a direction.
+    #[must_use]
+    pub fn of(&self, dir: Direction) -> Action {
+        match dir {
+            Direction::In => self.incoming,
+            Direction::Out => self.outgoing,
+        }
+    }
+}
+
+/// Why a rule set cannot be put in the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// More distinct match shapes than the data plane searches.
+    #[error(
+        "the rules have {count} distinct match shapes for {dir} {family} traffic, \
+         more than the {max} the data plane searches"
+    )]
+    TooManyShapes {
+        /// Direction ("incoming"/"outgoing").
+        dir: &'static str,
+        /// Family ("IPv4"/"IPv6").
+        family: &'static str,
+        /// Shapes found.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More entries than the entry map holds.
+    #[error("the rules compile to more than {max} {family} entries")]
+    TooManyEntries {
+        /// Family ("IPv4"/"IPv6").
+        family: &'static str,
+        /// The limit.
+        max: u32,
+    },
+    /// A rule id outside the counter array.
+    #[error("rule id {0} is out of range (max {MAX_RULES})")]
+    BadRuleId(u32),
+}
+
+/// A compiled rule set, ready to be written to a slot.
+pub struct Compiled {
+    /// The slot header (shapes, port classes, default policies).
+    pub header: Box<RulesetHeader>,
+    /// IPv4 entries.
+    pub v4: Vec<(KeyV4, RuleEntry)>,
+    /// IPv6 entries.
+    pub v6: Vec<(KeyV6, RuleEntry)>,
+}
+
+impl Compiled {
+    /// Number of shapes per list (in, v4), (in, v6), (out, v4), (out, v6).
+    #[must_use]
+    pub fn shape_counts(&self) -> [u32; 4] {
+        let l = &self.header.lists;
+        [l[0].count, l[1].count, l[2].count, l[3].count]
+    }
+}
+
+/// Builds an all-zero header on the heap (it is ~260 KiB).
+#[must_use]
+pub fn empty_header() -> Box<RulesetHeader> {
+    let mut h: Box<RulesetHeader> = unsafe_zeroed_box();
+    h.lists = [ShapeList::default(); 4];
+    h
+}
+
+fn unsafe_zeroed_box() -> Box<RulesetHeader> {
+    let layout = std::alloc::Layout::new::<RulesetHeader>();
+    // SAFETY: RulesetHeader is plain integers and arrays of them, for which
+    // all-zero bytes are a valid value; the layout is the type's own.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<RulesetHeader>();
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(p)
+    }
+}
+
+/// Port -> class table for a collection of port sets.
+#[must_use]
+pub fn port_classes<'a>(sets: impl Iterator<Item = &'a PortSet>) -> Vec<u16> {
+    let mut start = vec![false; PORTS + 1];
+    start[0] = true;
+    for set in sets {
+        for r in &set.0 {
+            start[r.lo as usize] = true;
+            start[r.hi as usize + 1] = true;
+        }
+    }
+    let mut table = vec![0u16; PORTS];
+    let mut class: u32 = 0;
+    for (p, t) in table.iter_mut().enumerate() {
+        if start[p] && p > 0 {
+            class += 1;
+        }
+        *t = class as u16;
+    }
+    table
+}
+
+/// The classes a port set covers, ascending and distinct.
+fn classes_of(set: &PortSet, table: &[u16]) -> Vec<u16> {
+    let mut v: Vec<u16> = Vec::new();
+    for r in &set.0 {
+        for c in table[r.lo as usize]..=table[r.hi as usize] {
+            v.push(c);
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ShapeKey {
+    src_len: u8,
+    dst_len: u8,
+    flags: u32,
+}
+
+fn shape_key(r: &super::Rule, has_iface: bool) -> ShapeKey {
+    let mut flags = 0;
+    // A port rule for "any" protocol means TCP and UDP: the protocol is named.
+    if r.proto != Proto::Any || r.has_ports() {
+        flags |= SHAPE_PROTO;
+    }
+    if r.sport.is_some() {
+        flags |= SHAPE_SPORT;
+    }
+    if r.dport.is_some() {
+        flags |= SHAPE_DPORT;
+    }
+    if has_iface {
+        flags |= SHAPE_IFACE;
+    }
+    ShapeKey {
+        src_len: r.src.map_or(0, |n| n.prefix_len()),
+        dst_len: r.dst.map_or(0, |n| n.prefix_len()),
+        flags,
+    }
+}
+
+/// Mask words (network order, read natively) of a prefix length.
+fn mask_words(len: u8) -> [u32; 4] {
+    let mut m = [0u32; 4];
+    for (i, w) in m.iter_mut().enumerate() {
+        let bits = (i32::from(len) - 32 * i as i32).clamp(0, 32) as u32;
+        let v: u32 = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
+        *w = u32::from_ne_bytes(v.to_be_bytes());
+    }
+    m
+}
+
+/// Address words (network order, read natively) of a prefix, host bits clear.
+fn addr_words(net: &Option<IpNet>) -> [u32; 4] {
+    let Some(net) = net else { return [0; 4] };
+    let mut w = [0u32; 4];
+    match net.trunc() {
+        IpNet::V4(n) => w[0] = u32::from_ne_bytes(n.addr().octets()),
+        IpNet::V6(n) => {
+            let o = n.addr().octets();
+            for (i, x) in w.iter_mut().enumerate() {
+                *x = u32::from_ne_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]]);
+            }
+        }
+    }
+    w
+}
+
+fn names(list: usize) -> (&'static str, &'static str) {
+    (
+        if list / 2 == 0 {
+            "incoming"
+        } else {
+            "outgoing"
+        },
+        if list % 2 == 0 { "IPv4" } else { "IPv6" },
+    )
+}
+
+/// Compiles the ordered rule list. `ifaces` resolves an interface name (a
+/// trailing `+` is a prefix wildcard) to the indexes it names now; a rule on
+/// an interface that does not exist matches nothing.
+///
+/// # Errors
+/// [`CompileError`] when the set does not fit the data plane.
+pub fn compile(
+    rules: &[StoredRule],
+    defaults: Defaults,
+    ifaces: &dyn Fn(&str) -> Vec<u32>,
+) -> Result<Compiled, CompileError> {
+    let sport_table = port_classes(rules.iter().filter_map(|r| r.rule.sport.as_ref()));
+    let dport_table = port_classes(rules.iter().filter_map(|r| r.rule.dport.as_ref()));
+
+    // Resolve interfaces once per rule; a rule naming a missing one drops out.
+    let resolved: Vec<Option<Vec<u32>>> = rules
+        .iter()
+        .map(|r| match &r.rule.iface {
+            None => Some(vec![0]),
+            Some(name) => {
+                let v = ifaces(name);
+                if v.is_empty() { None } else { Some(v) }
+            }
+        })
+        .collect();
+
+    // Pass 1: shapes per list, with the position of their first rule.
+    let mut shapes: [Vec<(ShapeKey, u32)>; 4] = Default::default();
+    for (prio, (sr, res)) in rules.iter().zip(&resolved).enumerate() {
+        if sr.id >= MAX_RULES {
+            return Err(CompileError::BadRuleId(sr.id));
+        }
+        if res.is_none() {
+            continue;
+        }
+        let r = &sr.rule;
+        let list = list_index(r.dir, r.family);
+        let key = shape_key(r, r.iface.is_some());
+        if !shapes[list].iter().any(|(k, _)| *k == key) {
+            shapes[list].push((key, prio as u32));
+        }
+    }
+    let mut header = empty_header();
+    header.default_policy = [defaults.incoming as u8, defaults.outgoing as u8];
+    header.sport_class.copy_from_slice(&sport_table);
+    header.dport_class.copy_from_slice(&dport_table);
+    for (list, v) in shapes.iter_mut().enumerate() {
+        // Already in ascending order of first rule, as rules were walked in order.
+        if v.len() > MAX_SHAPES {
+            let (dir, family) = names(list);
+            return Err(CompileError::TooManyShapes {
+                dir,
+                family,
+                count: v.len(),
+                max: MAX_SHAPES,
+            });
+        }
+        let l = &mut header.lists[list];
+        l.count = v.len() as u32;
+        for (i, (k, min_prio)) in v.iter().enumerate() {
+            l.shapes[i] = ShapeDesc {
+                src_mask: mask_words(k.src_len),
+                dst_mask: mask_words(k.dst_len),
+                min_prio: *min_prio,
+                flags: k.flags,
+            };
+        }
+    }
+
+    // Pass 2: entries.
+    let mut v4: HashMap<KeyV4, RuleEntry> = HashMap::new();
+    let mut v6: HashMap<KeyV6, RuleEntry> = HashMap::new();
+    for (prio, (sr, res)) in rules.iter().zip(&resolved).enumerate() {
+        let Some(ifidx) = res else { continue };
+        let r = &sr.rule;
+        let list = list_index(r.dir, r.family);
+        let skey = shape_key(r, r.iface.is_some());
+        let i = shapes[list]
+            .iter()
+            .position(|(k, _)| *k == skey)
+            .unwrap_or(0);
+        let shape = shape_id(list, i);
+        let protos: Vec<u8> = match r.proto {
+            Proto::Any if r.has_ports() => vec![6, 17],
+            Proto::Any => vec![0],
+            Proto::Num(n) => vec![n],
+        };
+        let sclasses = r
+            .sport
+            .as_ref()
+            .map_or_else(|| vec![0], |s| classes_of(s, &sport_table));
+        let dclasses = r
+            .dport
+            .as_ref()
+            .map_or_else(|| vec![0], |s| classes_of(s, &dport_table));
+        let (src, dst) = (addr_words(&r.src), addr_words(&r.dst));
+        let entry = RuleEntry {
+            prio: prio as u32,
+            rule_id: sr.id,
+            action: r.action as u8,
+            _pad: [0; 3],
+        };
+        for &proto in &protos {
+            for &sc in &sclasses {
+                for &dc in &dclasses {
+                    for &ifindex in ifidx {
+                        match r.family {
+                            Family::V4 => {
+                                let k = KeyV4 {
+                                    shape,
+                                    proto,
+                                    _pad: 0,
+                                    sport_class: sc,
+                                    dport_class: dc,
+                                    ifindex,
+                                    src: src[0],
+                                    dst: dst[0],
+                                };
+                                insert(&mut v4, k, entry, "IPv4")?;
+                            }
+                            Family::V6 => {
+                                let k = KeyV6 {
+                                    shape,
+                                    proto,
+                                    _pad: 0,
+                                    sport_class: sc,
+                                    dport_class: dc,
+                                    ifindex,
+                                    src,
+                                    dst,
+                                };
+                                insert(&mut v6, k, entry, "IPv6")?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut v4: Vec<_> = v4.into_iter().collect();
+    let mut v6: Vec<_> = v6.into_iter().collect();
+    v4.sort_unstable_by_key(|(k, _)| *k);
+    v6.sort_unstable_by_key(|(k, _)| *k);
+    Ok(Compiled { header, v4, v6 })
+}
+
+fn insert<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, RuleEntry>,
+    k: K,
+    e: RuleEntry,
+    family: &'static str,
+) -> Result<(), CompileError> {
+    match map.entry(k) {
+        Entry::Occupied(_) => {} // an earlier rule owns this key
+        Entry::Vacant(v) => {
+            v.insert(e);
+        }
+    }
+    if map.len() > MAX_ENTRIES as usize {
+        return Err(CompileError::TooManyEntries {
+            family,
+            max: MAX_ENTRIES,
+        });
+    }
+    Ok(())
+}

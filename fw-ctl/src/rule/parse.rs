@@ -1,0 +1,655 @@
+//! The rule grammar: ufw's words, turned into typed rules. Pure: no I/O
+//! except reading the services database handed in by the caller.
+//!
+//! ```text
+//! RULE   := [in|out [on IFACE]] (SIMPLE | EXTENDED)
+//! SIMPLE := PORT[/PROTO] | SERVICE[/PROTO] | PORTLIST/PROTO | RANGE/PROTO
+//! EXTENDED := key/value pairs in any order:
+//!             proto PROTO | from ADDR | to ADDR | port PORTS (binds to the
+//!             latest from/to)
+//! ADDR   := any | IPv4[/LEN|/MASK] | IPv6[/LEN]
+//! PORTS  := N | A:B | item,item,...   (1..65535, A < B, at most 15 items)
+//! ```
+//! One deliberate difference from ufw: `from ADDR port P` with no `to`
+//! clause means *destination* port P (ufw reads a source port there). The
+//! parser returns a note saying so; with a `to` clause ufw's reading stands.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::{Action, Direction, Family, PROTO_NAMES, PortRange, PortSet, Proto, Rule};
+
+/// Most items in a port list (as ufw and iptables' multiport).
+pub const MAX_PORT_ITEMS: usize = 15;
+
+/// A grammar error; every message names the offending token when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The words do not form a rule.
+    #[error("Invalid syntax")]
+    InvalidSyntax,
+    /// A word that has no place where it stands.
+    #[error("Invalid syntax near '{0}'")]
+    Unexpected(String),
+    /// A keyword without its value.
+    #[error("Invalid syntax: '{0}' needs a value")]
+    MissingValue(String),
+    /// Not a port, range or list of them.
+    #[error("Bad port '{0}'")]
+    BadPort(String),
+    /// A list or range without tcp/udp.
+    #[error("Must specify 'tcp' or 'udp' with multiple ports")]
+    MultiplePortsNeedProto,
+    /// Service names in lists or ranges.
+    #[error("Port ranges must be numeric")]
+    NonNumericRange,
+    /// Not a source address or prefix.
+    #[error("Bad source address '{0}'")]
+    BadSource(String),
+    /// Not a destination address or prefix.
+    #[error("Bad destination address '{0}'")]
+    BadDestination(String),
+    /// An IPv4 and an IPv6 address in one rule.
+    #[error("Mixed IP versions for 'from' and 'to'")]
+    MixedVersions,
+    /// A protocol that is neither a known name nor a number 0-255.
+    #[error("Unsupported protocol '{0}'")]
+    UnsupportedProtocol(String),
+    /// Ports with a protocol that has none.
+    #[error("Invalid port with protocol '{0}'")]
+    PortWithoutPortProto(String),
+    /// A service's protocol contradicts `proto`.
+    #[error("Protocol mismatch with specified protocol {0}")]
+    ProtocolMismatch(String),
+    /// A protocol of one family with an address of the other.
+    #[error("Protocol '{0}' does not exist in {1}")]
+    ProtocolFamily(String, &'static str),
+    /// `port` before any `from`/`to`.
+    #[error("Need 'to' or 'from' clause")]
+    NeedToOrFrom,
+    /// Words left over or missing.
+    #[error("Wrong number of arguments")]
+    WrongNumberOfArguments,
+    /// An interface name the kernel cannot have.
+    #[error("Bad interface name '{0}': {1}")]
+    BadInterface(String, &'static str),
+    /// A single word that is no port, service or profile.
+    #[error("Could not find a profile matching '{0}'")]
+    UnknownWord(String),
+}
+
+/// A rule before it is split by family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleSpec {
+    /// The rule; its `family` is meaningless until [`RuleSpec::expand`].
+    pub rule: Rule,
+    /// `Some` when an address or the protocol fixes the family.
+    pub family: Option<Family>,
+}
+
+impl RuleSpec {
+    /// The rules this spec stands for: one per family it applies to, IPv4
+    /// first (ufw's order).
+    #[must_use]
+    pub fn expand(&self) -> Vec<Rule> {
+        let fams: &[Family] = match self.family {
+            Some(Family::V4) => &[Family::V4],
+            Some(Family::V6) => &[Family::V6],
+            None => &[Family::V4, Family::V6],
+        };
+        fams.iter()
+            .map(|&family| Rule {
+                family,
+                ..self.rule.clone()
+            })
+            .collect()
+    }
+}
+
+/// A parsed rule with what the user should be told about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// The rule.
+    pub spec: RuleSpec,
+    /// Warnings and notes (printed before the result).
+    pub notes: Vec<String>,
+}
+
+/// Looks up service names (`/etc/services`).
+pub trait Services {
+    /// Port and protocols of a service name: `(port, tcp, udp)`.
+    fn lookup(&self, name: &str) -> Option<(u16, bool, bool)>;
+}
+
+/// No service names at all.
+pub struct NoServices;
+
+impl Services for NoServices {
+    fn lookup(&self, _: &str) -> Option<(u16, bool, bool)> {
+        None
+    }
+}
+
+/// Services read from an `/etc/services`-format text.
+pub struct ServicesDb(Vec<(String, u16, &'static str)>);
+
+impl ServicesDb {
+    /// Parses `/etc/services` text (name, port/proto, aliases).
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        let mut v = Vec::new();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut it = line.split_whitespace();
+            let (Some(name), Some(pp)) = (it.next(), it.next()) else {
+                continue;
+            };
+            let Some((port, proto)) = pp.split_once('/') else {
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            let proto = match proto {
+                "tcp" => "tcp",
+                "udp" => "udp",
+                _ => continue,
+            };
+            v.push((name.to_owned(), port, proto));
+            for alias in it {
+                v.push((alias.to_owned(), port, proto));
+            }
+        }
+        Self(v)
+    }
+
+    /// Reads the system's database (empty if unreadable).
+    #[must_use]
+    pub fn system() -> Self {
+        Self::parse(&std::fs::read_to_string("/etc/services").unwrap_or_default())
+    }
+}
+
+impl Services for ServicesDb {
+    fn lookup(&self, name: &str) -> Option<(u16, bool, bool)> {
+        let mut found: Option<(u16, bool, bool)> = None;
+        for (n, port, proto) in &self.0 {
+            if n == name {
+                let f = found.get_or_insert((*port, false, false));
+                if f.0 != *port {
+                    continue;
+                }
+                if *proto == "tcp" {
+                    f.1 = true;
+                } else {
+                    f.2 = true;
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Parses the words after the action (`allow`, `deny`, ...).
+///
+/// # Errors
+/// A [`ParseError`] naming the bad token.
+pub fn parse_rule(
+    action: Action,
+    args: &[String],
+    services: &dyn Services,
+) -> Result<Parsed, ParseError> {
+    let mut p = RuleParser {
+        notes: Vec::new(),
+        services,
+    };
+    p.rule(action, args)
+}
+
+struct RuleParser<'a> {
+    notes: Vec<String>,
+    services: &'a dyn Services,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    From,
+    To,
+}
+
+const KEYWORDS: &[&str] = &["proto", "from", "to", "port", "on", "in", "out"];
+
+impl RuleParser<'_> {
+    fn rule(&mut self, action: Action, args: &[String]) -> Result<Parsed, ParseError> {
+        let mut i = 0;
+        let mut dir = Direction::In;
+        let mut iface = None;
+        let mut dir_given = false;
+        if let Some(w) = args.first() {
+            match w.to_ascii_lowercase().as_str() {
+                "in" => {
+                    dir_given = true;
+                    i = 1;
+                }
+                "out" => {
+                    dir = Direction::Out;
+                    dir_given = true;
+                    i = 1;
+                }
+                _ => {}
+            }
+        }
+        if args.get(i).map(String::as_str) == Some("on") {
+            if !dir_given {
+                return Err(ParseError::WrongNumberOfArguments);
+            }
+            let name = args
+                .get(i + 1)
+                .ok_or_else(|| ParseError::MissingValue("on".into()))?;
+            iface = Some(check_iface(name)?);
+            i += 2;
+        }
+        let rest = &args[i..];
+        let base = Rule {
+            action,
+            dir,
+            iface,
+            proto: Proto::Any,
+            src: None,
+            sport: None,
+            dst: None,
+            dport: None,
+            family: Family::V4,
+        };
+        if rest.len() == 1 && !KEYWORDS.contains(&rest[0].as_str()) {
+            if base.iface.is_some() {
+                return Err(ParseError::WrongNumberOfArguments);
+            }
+            return self.simple(base, &rest[0]);
+        }
+        if rest.is_empty() && base.iface.is_none() {
+            return Err(ParseError::InvalidSyntax);
+        }
+        self.extended(base, rest)
+    }
+
+    /// `PORT[/PROTO]`, `SERVICE[/PROTO]`, `LIST/PROTO`, `A:B/PROTO`.
+    fn simple(&mut self, mut rule: Rule, word: &str) -> Result<Parsed, ParseError> {
+        let (ports, proto) = match word.split_once('/') {
+            Some((p, proto)) => (p, Some(proto)),
+            None => (word, None),
+        };
+        let proto = match proto {
+            None => None,
+            Some(p) => match p {
+                "tcp" => Some(Proto::TCP),
+                "udp" => Some(Proto::UDP),
+                _ => return Err(ParseError::BadPort(word.into())),
+            },
+        };
+        let numeric = ports
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ':');
+        if !numeric && !ports.contains([',', ':']) {
+            // A service name.
+            let Some((port, tcp, udp)) = self.services.lookup(ports) else {
+                if proto.is_some() {
+                    return Err(ParseError::BadPort(word.into()));
+                }
+                return Err(ParseError::UnknownWord(word.into()));
+            };
+            rule.dport = Some(PortSet(vec![PortRange { lo: port, hi: port }]));
+            rule.proto = match proto {
+                Some(p) => p,
+                None if tcp && udp => Proto::Any,
+                None if tcp => Proto::TCP,
+                None => Proto::UDP,
+            };
+            return self.finish(rule, None);
+        }
+        if !numeric {
+            return Err(ParseError::NonNumericRange);
+        }
+        let set = parse_ports(ports).map_err(|()| ParseError::BadPort(word.into()))?;
+        rule.proto = proto.unwrap_or(Proto::Any);
+        rule.dport = Some(set);
+        self.finish(rule, None)
+    }
+
+    fn extended(&mut self, mut rule: Rule, words: &[String]) -> Result<Parsed, ParseError> {
+        let mut i = 0;
+        let mut last: Option<Side> = None;
+        let mut saw_to = false;
+        let mut from_port: Option<String> = None;
+        let mut to_port: Option<String> = None;
+        let mut proto: Option<String> = None;
+        let (mut src, mut dst): (Option<String>, Option<String>) = (None, None);
+        while i < words.len() {
+            let key = words[i].as_str();
+            let value = |i: usize| -> Result<&String, ParseError> {
+                words
+                    .get(i + 1)
+                    .ok_or_else(|| ParseError::MissingValue(key.into()))
+            };
+            match key {
+                "proto" => {
+                    if proto.is_some() {
+                        return Err(ParseError::Unexpected(key.into()));
+                    }
+                    proto = Some(value(i)?.clone());
+                }
+                "from" => {
+                    if src.is_some() {
+                        return Err(ParseError::Unexpected(key.into()));
+                    }
+                    src = Some(value(i)?.clone());
+                    last = Some(Side::From);
+                }
+                "to" => {
+                    if dst.is_some() {
+                        return Err(ParseError::Unexpected(key.into()));
+                    }
+                    dst = Some(value(i)?.clone());
+                    saw_to = true;
+                    last = Some(Side::To);
+                }
+                "port" => {
+                    let v = value(i)?.clone();
+                    match last {
+                        None => return Err(ParseError::NeedToOrFrom),
+                        Some(Side::From) if from_port.is_none() => from_port = Some(v),
+                        Some(Side::To) if to_port.is_none() => to_port = Some(v),
+                        Some(_) => return Err(ParseError::Unexpected(key.into())),
+                    }
+                }
+                "on" | "in" | "out" => return Err(ParseError::WrongNumberOfArguments),
+                _ => {
+                    if i + 1 == words.len() && i > 0 {
+                        return Err(ParseError::WrongNumberOfArguments);
+                    }
+                    return Err(ParseError::Unexpected(key.into()));
+                }
+            }
+            i += 2;
+        }
+
+        // Addresses and family.
+        let mut family = None;
+        if let Some(s) = &src {
+            rule.src =
+                parse_addr(s, &mut self.notes).map_err(|()| ParseError::BadSource(s.clone()))?;
+        }
+        if let Some(d) = &dst {
+            rule.dst = parse_addr(d, &mut self.notes)
+                .map_err(|()| ParseError::BadDestination(d.clone()))?;
+        }
+        for net in [rule.src, rule.dst].into_iter().flatten() {
+            let f = if net.addr().is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            };
+            if family.is_some_and(|g| g != f) {
+                return Err(ParseError::MixedVersions);
+            }
+            family = Some(f);
+        }
+
+        // The deliberate difference: `from X port P` without `to` = dport P.
+        if !saw_to
+            && to_port.is_none()
+            && let Some(p) = from_port.take()
+        {
+            self.notes.push(format!(
+                "fw-ctl: read as 'from {} to any port {p}' (destination port {p}); \
+                 write 'from {} port {p} to any' for a source port",
+                src.as_deref().unwrap_or("any"),
+                src.as_deref().unwrap_or("any"),
+            ));
+            to_port = Some(p);
+        }
+
+        let proto = match &proto {
+            None => None,
+            Some(p) => Some(parse_proto(p)?),
+        };
+        rule.proto = proto.unwrap_or(Proto::Any);
+        let mut svc_proto: Option<Proto> = None;
+        for (text, slot) in [(&from_port, &mut rule.sport), (&to_port, &mut rule.dport)] {
+            let Some(text) = text else { continue };
+            let (set, sp) = self.ports_value(text)?;
+            if let Some(sp) = sp {
+                svc_proto = Some(sp);
+            }
+            *slot = Some(set);
+        }
+        if let Some(sp) = svc_proto {
+            match proto {
+                None => rule.proto = sp,
+                Some(p) if sp == Proto::Any || sp == p => {}
+                Some(p) => return Err(ParseError::ProtocolMismatch(proto_name(p))),
+            }
+        }
+        self.finish(rule, family)
+    }
+
+    /// A `port` value: numbers, ranges, lists, or one service name (whose
+    /// protocol is returned).
+    fn ports_value(&self, text: &str) -> Result<(PortSet, Option<Proto>), ParseError> {
+        if text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ':')
+        {
+            let set = parse_ports(text).map_err(|()| ParseError::BadPort(text.into()))?;
+            return Ok((set, None));
+        }
+        if text.contains([',', ':']) {
+            return Err(ParseError::NonNumericRange);
+        }
+        let (port, tcp, udp) = self
+            .services
+            .lookup(text)
+            .ok_or_else(|| ParseError::BadPort(text.into()))?;
+        let p = match (tcp, udp) {
+            (true, true) => Proto::Any,
+            (true, false) => Proto::TCP,
+            _ => Proto::UDP,
+        };
+        Ok((PortSet(vec![PortRange { lo: port, hi: port }]), Some(p)))
+    }
+
+    /// Checks that ports and protocol fit and fixes the family.
+    fn finish(&mut self, rule: Rule, mut family: Option<Family>) -> Result<Parsed, ParseError> {
+        if rule.has_ports() {
+            match rule.proto {
+                Proto::Any => {
+                    let multi = [&rule.sport, &rule.dport]
+                        .into_iter()
+                        .flatten()
+                        .any(|s| !s.is_single());
+                    if multi {
+                        return Err(ParseError::MultiplePortsNeedProto);
+                    }
+                }
+                p if p.has_ports() => {}
+                p => return Err(ParseError::PortWithoutPortProto(proto_name(p))),
+            }
+        }
+        if let Some(pf) = rule.proto.family() {
+            if let Some(f) = family
+                && f != pf
+            {
+                let fam = if f == Family::V4 { "IPv4" } else { "IPv6" };
+                return Err(ParseError::ProtocolFamily(proto_name(rule.proto), fam));
+            }
+            family = Some(pf);
+        }
+        Ok(Parsed {
+            spec: RuleSpec { rule, family },
+            notes: std::mem::take(&mut self.notes),
+        })
+    }
+}
+
+/// The name of a protocol (or its number).
+#[must_use]
+pub fn proto_name(p: Proto) -> String {
+    match p {
+        Proto::Any => "any".into(),
+        Proto::Num(n) => PROTO_NAMES
+            .iter()
+            .find(|(_, v)| *v == n)
+            .map_or_else(|| n.to_string(), |(name, _)| (*name).to_owned()),
+    }
+}
+
+/// Parses a protocol name or number.
+///
+/// # Errors
+/// [`ParseError::UnsupportedProtocol`].
+pub fn parse_proto(text: &str) -> Result<Proto, ParseError> {
+    if text == "any" {
+        return Ok(Proto::Any);
+    }
+    if let Some((_, n)) = PROTO_NAMES.iter().find(|(name, _)| *name == text) {
+        return Ok(Proto::Num(*n));
+    }
+    if !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_digit())
+        && let Ok(n) = text.parse::<u8>()
+    {
+        return Ok(Proto::Num(n));
+    }
+    Err(ParseError::UnsupportedProtocol(text.into()))
+}
+
+/// Parses `N`, `A:B` and comma lists of them.
+///
+/// # Errors
+/// `Err(())` for anything else (the caller names the token).
+pub fn parse_ports(text: &str) -> Result<PortSet, ()> {
+    let mut v = Vec::new();
+    for item in text.split(',') {
+        let port = |s: &str| -> Result<u16, ()> {
+            if s.is_empty() || s.len() > 5 || !s.chars().all(|c| c.is_ascii_digit()) {
+                return Err(());
+            }
+            match s.parse::<u32>() {
+                Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+                _ => Err(()),
+            }
+        };
+        let r = match item.split_once(':') {
+            Some((a, b)) => {
+                let (lo, hi) = (port(a)?, port(b)?);
+                if lo >= hi {
+                    return Err(());
+                }
+                PortRange { lo, hi }
+            }
+            None => {
+                let p = port(item)?;
+                PortRange { lo: p, hi: p }
+            }
+        };
+        v.push(r);
+    }
+    if v.is_empty() || v.len() > MAX_PORT_ITEMS {
+        return Err(());
+    }
+    Ok(PortSet(v))
+}
+
+/// Parses `any`, an address, or a prefix (`/len`, or `/dotted.mask` for
+/// IPv4). IPv4 host bits are cleared with ufw's warning.
+///
+/// # Errors
+/// `Err(())` when the text is no address (the caller names the token).
+pub fn parse_addr(text: &str, notes: &mut Vec<String>) -> Result<Option<IpNet>, ()> {
+    if text == "any" {
+        return Ok(None);
+    }
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| ())?;
+    let net = match ip {
+        IpAddr::V4(a) => {
+            let len = match len {
+                None => 32,
+                Some(l) if l.contains('.') => {
+                    let m: Ipv4Addr = l.parse().map_err(|_| ())?;
+                    let m = u32::from(m);
+                    let ones = m.leading_ones();
+                    if m.checked_shl(ones).unwrap_or(0) != 0 {
+                        return Err(());
+                    }
+                    ones as u8
+                }
+                Some(l) => parse_len(l, 32)?,
+            };
+            let net = Ipv4Net::new(a, len).map_err(|_| ())?;
+            if net.trunc() != net {
+                notes.push("WARN: Rule changed after normalization".into());
+            }
+            IpNet::V4(net.trunc())
+        }
+        IpAddr::V6(a) => {
+            let len = match len {
+                None => 128,
+                Some(l) => parse_len(l, 128)?,
+            };
+            IpNet::V6(Ipv6Net::new(a, len).map_err(|_| ())?)
+        }
+    };
+    Ok(Some(net))
+}
+
+fn parse_len(l: &str, max: u8) -> Result<u8, ()> {
+    if l.is_empty() || l.len() > 3 || !l.chars().all(|c| c.is_ascii_digit()) {
+        return Err(());
+    }
+    let n: u8 = l.parse().map_err(|_| ())?;
+    if n > max {
+        return Err(());
+    }
+    Ok(n)
+}
+
+/// Checks an interface name (as ufw: at most 15 characters, no aliases, no
+/// reserved characters; a trailing `+` is a prefix wildcard).
+///
+/// # Errors
+/// [`ParseError::BadInterface`].
+pub fn check_iface(name: &str) -> Result<String, ParseError> {
+    let bad = |why| Err(ParseError::BadInterface(name.into(), why));
+    if name.len() > 15 {
+        return bad("interface name too long");
+    }
+    if name.is_empty() || name == "." || name == ".." {
+        return bad("invalid name");
+    }
+    if name.contains(':') {
+        return bad("can't use interface aliases");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '!' | '/' | '*' | ' ' | '\'' | '"'))
+    {
+        return Err(ParseError::BadInterface(
+            name.into(),
+            match c {
+                '!' => "reserved character: '!'",
+                '/' => "reserved character: '/'",
+                '*' => "reserved character: '*'",
+                _ => "reserved character",
+            },
+        ));
+    }
+    if name[..name.len() - 1].contains('+') {
+        return bad("'+' only as the last character");
+    }
+    Ok(name.into())
+}

@@ -1,0 +1,35 @@
+//! The core shared by both hooks: parse the frame, decide, count.
+
+use fw_common::{Direction, Reason, Verdict};
+
+use crate::{
+    parse::{self, Parsed},
+    policy, stats,
+};
+
+/// Classifies the frame between `start` and `end` seen in direction `dir` on
+/// interface `ifindex`, counts it, and returns the verdict.
+#[inline(always)]
+pub fn run(start: usize, end: usize, dir: Direction, ifindex: u32) -> Verdict {
+    let len = (end - start) as u64;
+    match parse::parse(start, end) {
+        Parsed::Ip(pkt) => {
+            let d = policy::decide(&pkt, dir, ifindex);
+            let reason = if pkt.fragment && matches!(d.reason, Reason::Rule | Reason::Policy) {
+                Reason::Fragment
+            } else {
+                d.reason
+            };
+            stats::count(reason, dir, d.verdict, d.rule, len);
+            d.verdict
+        }
+        Parsed::Pass(reason) => {
+            stats::count(reason, dir, Verdict::Pass, None, len);
+            Verdict::Pass
+        }
+        Parsed::Drop(reason) => {
+            stats::count(reason, dir, Verdict::Drop, None, len);
+            Verdict::Drop
+        }
+    }
+}

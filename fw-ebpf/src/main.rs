@@ -1,0 +1,61 @@
+//! fw's data plane: thin entry points over a parse -> decide -> count core.
+//!
+//! `fw_xdp` filters what arrives on a protected interface (direction `in`),
+//! `fw_tc_egress` what leaves it (direction `out`). Both run [`core::run`] on
+//! the frame and translate its [`fw_common::Verdict`] into their hook's
+//! return code. Nothing here may panic: a reachable panic gets the program
+//! rejected by the verifier.
+#![no_std]
+#![no_main]
+
+mod core;
+mod maps;
+mod parse;
+mod policy;
+mod stats;
+
+use aya_ebpf::{
+    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
+use fw_common::{Direction, Verdict};
+
+/// XDP ingress: every frame received on a protected interface.
+#[xdp]
+pub fn fw_xdp(ctx: XdpContext) -> u32 {
+    // SAFETY: ctx.ctx is the kernel's xdp_md for this invocation.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    match core::run(ctx.data(), ctx.data_end(), Direction::In, ifindex) {
+        Verdict::Pass => xdp_action::XDP_PASS,
+        Verdict::Drop => xdp_action::XDP_DROP,
+    }
+}
+
+/// TC (tcx) egress: every frame sent out of a protected interface.
+/// Passing returns `TCX_NEXT` (no opinion) so programs after fw still run.
+#[classifier]
+pub fn fw_tc_egress(ctx: TcContext) -> i32 {
+    // Make sure the headers we parse are in the linear part of the skb.
+    let len = ctx.len();
+    let want = if len < 128 { len } else { 128 };
+    if ctx.data_end() - ctx.data() < want as usize {
+        let _ = ctx.pull_data(want);
+    }
+    // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    match core::run(ctx.data(), ctx.data_end(), Direction::Out, ifindex) {
+        Verdict::Pass => TC_ACT_UNSPEC,
+        Verdict::Drop => TC_ACT_SHOT,
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &::core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,41 @@
+//! Every map of the data plane. Names (the statics' identifiers), sizes and
+//! layouts come from `fw_common`; the loader checks them against
+//! `fw_common::maps::ALL`.
+
+use aya_ebpf::{
+    btf_maps::{Array, ArrayOfMaps, HashMap, PerCpuArray},
+    macros::btf_map,
+};
+use fw_common::{
+    config::{CONFIG_ENTRIES, Config},
+    rules::{
+        ENTRY_MAP_FLAGS, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES, RULESET_ENTRIES, RuleEntry,
+        RulesetHeader, SLOTS,
+    },
+    stats::{Counter, STATS_ENTRIES},
+};
+
+/// Inner map type of `RULES_V4`: IPv4 entries of one slot.
+pub type EntriesV4 =
+    HashMap<KeyV4, RuleEntry, { MAX_ENTRIES as usize }, { ENTRY_MAP_FLAGS as usize }>;
+/// Inner map type of `RULES_V6`: IPv6 entries of one slot.
+pub type EntriesV6 =
+    HashMap<KeyV6, RuleEntry, { MAX_ENTRIES as usize }, { ENTRY_MAP_FLAGS as usize }>;
+
+#[btf_map]
+pub static CONFIG: Array<Config, { CONFIG_ENTRIES as usize }> = Array::new();
+
+#[btf_map]
+pub static RULESET: Array<RulesetHeader, { RULESET_ENTRIES as usize }> = Array::new();
+
+#[btf_map]
+pub static RULES_V4: ArrayOfMaps<EntriesV4, { SLOTS as usize }> = ArrayOfMaps::new();
+
+#[btf_map]
+pub static RULES_V6: ArrayOfMaps<EntriesV6, { SLOTS as usize }> = ArrayOfMaps::new();
+
+#[btf_map]
+pub static STATS: PerCpuArray<Counter, { STATS_ENTRIES as usize }> = PerCpuArray::new();
+
+#[btf_map]
+pub static RULE_STATS: PerCpuArray<Counter, { MAX_RULES as usize }> = PerCpuArray::new();

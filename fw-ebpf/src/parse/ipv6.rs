@@ -1,0 +1,106 @@
+//! IPv6 with a bounded walk over extension headers.
+//!
+//! Walked: hop-by-hop (0), routing (43), fragment (44), destination options
+//! (60) and AH (51, whose length unit is 4 octets, `(len + 2) * 4`). At most
+//! [`MAX_EXT`] headers and [`MAX_EXT_BYTES`] bytes of them; beyond that the
+//! packet is dropped as `TooDeep`. A fragment header with a non-zero offset
+//! ends the walk: the packet is a non-first fragment without ports.
+
+use fw_common::{Family, Reason};
+use network_types::ip::Ipv6Hdr;
+
+use super::{Packet, Parsed, l4, ptr_at, read};
+
+/// Most extension headers walked.
+const MAX_EXT: usize = 8;
+/// Most bytes of extension headers walked.
+const MAX_EXT_BYTES: usize = 1024;
+
+const NEXTHDR_HOP: u8 = 0;
+const NEXTHDR_ROUTING: u8 = 43;
+const NEXTHDR_FRAGMENT: u8 = 44;
+const NEXTHDR_AUTH: u8 = 51;
+const NEXTHDR_DEST: u8 = 60;
+
+/// Parses an IPv6 header at `l3` and what follows it.
+#[inline(always)]
+pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
+    let Some(ip) = ptr_at::<Ipv6Hdr>(start, end, l3) else {
+        return Parsed::Drop(Reason::Malformed);
+    };
+    // SAFETY: ptr_at checked the whole fixed header is inside the frame.
+    let ip = unsafe { core::ptr::read_unaligned(ip) };
+    if ip.vcf[0] >> 4 != 6 {
+        return Parsed::Drop(Reason::Malformed);
+    }
+    let mut pkt = Packet {
+        family: Family::V6,
+        proto: ip.next_hdr,
+        has_ports: false,
+        fragment: false,
+        sport: 0,
+        dport: 0,
+        src: words(ip.src_addr),
+        dst: words(ip.dst_addr),
+    };
+    let base = l3 + 40;
+    let mut ext = 0usize;
+    let mut done = false;
+    for _ in 0..MAX_EXT {
+        let next = pkt.proto;
+        if !(next == NEXTHDR_HOP
+            || next == NEXTHDR_ROUTING
+            || next == NEXTHDR_FRAGMENT
+            || next == NEXTHDR_AUTH
+            || next == NEXTHDR_DEST)
+        {
+            done = true;
+            break;
+        }
+        let Some(h) = read::<[u8; 4]>(start, end, base + ext) else {
+            return Parsed::Drop(Reason::Malformed);
+        };
+        pkt.proto = h[0];
+        if next == NEXTHDR_FRAGMENT {
+            // Fragment header: 8 bytes; offset in the upper 13 bits of bytes 2-3.
+            ext += 8;
+            if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
+                pkt.fragment = true;
+                return Parsed::Ip(pkt);
+            }
+        } else if next == NEXTHDR_AUTH {
+            ext += (h[1] as usize + 2) * 4;
+        } else {
+            ext += (h[1] as usize + 1) * 8;
+        }
+        if ext > MAX_EXT_BYTES {
+            return Parsed::Drop(Reason::TooDeep);
+        }
+    }
+    if !done {
+        // Still an extension header after MAX_EXT of them.
+        let next = pkt.proto;
+        if next == NEXTHDR_HOP
+            || next == NEXTHDR_ROUTING
+            || next == NEXTHDR_FRAGMENT
+            || next == NEXTHDR_AUTH
+            || next == NEXTHDR_DEST
+        {
+            return Parsed::Drop(Reason::TooDeep);
+        }
+    }
+    match l4::parse(start, end, base + ext, pkt.proto, &mut pkt) {
+        Ok(()) => Parsed::Ip(pkt),
+        Err(last) => last,
+    }
+}
+
+#[inline(always)]
+fn words(a: [u8; 16]) -> [u32; 4] {
+    [
+        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
+        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
+        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
+        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
+    ]
+}

@@ -1,0 +1,76 @@
+//! Header parsing with one bounds-checked accessor.
+//!
+//! Every `parse_*` takes the frame bounds and an offset, checks that the
+//! header fits before reading it, and says where the next header starts.
+//! The result of [`parse`] is either an IP packet to classify or a verdict
+//! decided by the parser itself (non-IP, ARP, neighbour discovery,
+//! malformed, too deep).
+
+mod eth;
+mod ipv4;
+mod ipv6;
+mod l4;
+
+use fw_common::{Family, Reason};
+
+/// What the classifier needs to know of an IP packet.
+#[derive(Clone, Copy)]
+pub struct Packet {
+    /// Address family.
+    pub family: Family,
+    /// IP protocol (IPv6: after extension headers).
+    pub proto: u8,
+    /// True when `sport`/`dport` are real (TCP or UDP, not a non-first fragment).
+    pub has_ports: bool,
+    /// True for a non-first fragment.
+    pub fragment: bool,
+    /// Source port, host order.
+    pub sport: u16,
+    /// Destination port, host order.
+    pub dport: u16,
+    /// Source address, network-order words (IPv4 in word 0).
+    pub src: [u32; 4],
+    /// Destination address, network-order words.
+    pub dst: [u32; 4],
+}
+
+/// The parser's result.
+pub enum Parsed {
+    /// An IP packet for the classifier.
+    Ip(Packet),
+    /// Passed without classification, for this reason.
+    Pass(Reason),
+    /// Dropped without classification, for this reason.
+    Drop(Reason),
+}
+
+/// Returns a pointer to a `T` at `off` if it lies entirely inside the frame.
+#[inline(always)]
+pub(crate) fn ptr_at<T>(start: usize, end: usize, off: usize) -> Option<*const T> {
+    if start + off + core::mem::size_of::<T>() > end {
+        return None;
+    }
+    Some((start + off) as *const T)
+}
+
+/// Reads a `T` at `off`, unaligned, if it lies inside the frame.
+#[inline(always)]
+pub(crate) fn read<T: Copy>(start: usize, end: usize, off: usize) -> Option<T> {
+    // SAFETY: ptr_at checked that size_of::<T>() bytes at off are in the frame.
+    ptr_at::<T>(start, end, off).map(|p| unsafe { core::ptr::read_unaligned(p) })
+}
+
+/// Parses the frame between `start` and `end`.
+#[inline(always)]
+pub fn parse(start: usize, end: usize) -> Parsed {
+    let (ethertype, l3) = match eth::parse(start, end) {
+        Ok(v) => v,
+        Err(reason) => return Parsed::Drop(reason),
+    };
+    match ethertype {
+        eth::ETH_P_IP => ipv4::parse(start, end, l3),
+        eth::ETH_P_IPV6 => ipv6::parse(start, end, l3),
+        eth::ETH_P_ARP => Parsed::Pass(Reason::Arp),
+        _ => Parsed::Pass(Reason::NonIp),
+    }
+}

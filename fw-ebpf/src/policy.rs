@@ -1,0 +1,201 @@
+//! The classifier: tuple-space search over the live rule set.
+//!
+//! One hash lookup per distinct match shape of the packet's (direction,
+//! family), in ascending order of the shape's best rule position, stopping
+//! as soon as no remaining shape can hold an earlier rule than the best match
+//! so far. The lowest rule position found is the first matching rule;
+//! without a match the slot's default policy for the direction decides.
+//! See `fw_common::rules` for the layout.
+
+use fw_common::{
+    Action, Direction, Family, Reason, Verdict,
+    rules::{
+        KeyV4, KeyV6, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO,
+        SHAPE_SPORT, ShapeDesc, list_index, shape_id,
+    },
+};
+
+use crate::{
+    maps::{CONFIG, RULES_V4, RULES_V6, RULESET},
+    parse::Packet,
+};
+
+/// The classifier's answer.
+pub struct Decision {
+    /// Pass or drop.
+    pub verdict: Verdict,
+    /// `Rule`, `Policy` or `NoRuleset`.
+    pub reason: Reason,
+    /// The deciding rule's id, if a rule decided.
+    pub rule: Option<u32>,
+}
+
+/// The fields of a packet that every shape masks from.
+struct Probe {
+    list: usize,
+    proto: u8,
+    sport_class: u16,
+    dport_class: u16,
+    ifindex: u32,
+    has_ports: bool,
+}
+
+/// Best match so far.
+struct Best {
+    prio: u32,
+    rule_id: u32,
+    action: u8,
+}
+
+impl Best {
+    #[inline(always)]
+    fn offer(&mut self, e: Option<*const RuleEntry>) {
+        if let Some(e) = e {
+            // SAFETY: a value pointer returned by the lookup helper.
+            let e = unsafe { core::ptr::read(e) };
+            if e.prio < self.prio {
+                self.prio = e.prio;
+                self.rule_id = e.rule_id;
+                self.action = e.action;
+            }
+        }
+    }
+}
+
+/// Decides the packet against the live rule set.
+#[inline(always)]
+pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
+    let Some(cfg) = CONFIG.get(0) else {
+        return Decision { verdict: Verdict::Pass, reason: Reason::NoRuleset, rule: None };
+    };
+    let slot = cfg.active_slot & 1;
+    let Some(hdr) = RULESET.get(slot) else {
+        return Decision { verdict: Verdict::Pass, reason: Reason::NoRuleset, rule: None };
+    };
+    let hdr: &RulesetHeader = hdr;
+    let (sport_class, dport_class) = if pkt.has_ports {
+        (
+            hdr.sport_class[pkt.sport as usize],
+            hdr.dport_class[pkt.dport as usize],
+        )
+    } else {
+        (0, 0)
+    };
+    let probe = Probe {
+        list: list_index(dir, pkt.family),
+        proto: pkt.proto,
+        sport_class,
+        dport_class,
+        ifindex,
+        has_ports: pkt.has_ports,
+    };
+    let mut best = Best { prio: u32::MAX, rule_id: 0, action: 0 };
+    let found = match pkt.family {
+        Family::V4 => match RULES_V4.get(slot) {
+            Some(inner) => {
+                search(hdr, &probe, &mut best, |d, base| {
+                    let key = KeyV4 {
+                        shape: base.shape,
+                        proto: base.proto,
+                        _pad: 0,
+                        sport_class: base.sport_class,
+                        dport_class: base.dport_class,
+                        ifindex: base.ifindex,
+                        src: pkt.src[0] & d.src_mask[0],
+                        dst: pkt.dst[0] & d.dst_mask[0],
+                    };
+                    inner.get_ptr(&key)
+                });
+                true
+            }
+            None => false,
+        },
+        Family::V6 => match RULES_V6.get(slot) {
+            Some(inner) => {
+                search(hdr, &probe, &mut best, |d, base| {
+                    let key = KeyV6 {
+                        shape: base.shape,
+                        proto: base.proto,
+                        _pad: 0,
+                        sport_class: base.sport_class,
+                        dport_class: base.dport_class,
+                        ifindex: base.ifindex,
+                        src: [
+                            pkt.src[0] & d.src_mask[0],
+                            pkt.src[1] & d.src_mask[1],
+                            pkt.src[2] & d.src_mask[2],
+                            pkt.src[3] & d.src_mask[3],
+                        ],
+                        dst: [
+                            pkt.dst[0] & d.dst_mask[0],
+                            pkt.dst[1] & d.dst_mask[1],
+                            pkt.dst[2] & d.dst_mask[2],
+                            pkt.dst[3] & d.dst_mask[3],
+                        ],
+                    };
+                    inner.get_ptr(&key)
+                });
+                true
+            }
+            None => false,
+        },
+    };
+    if !found {
+        return Decision { verdict: Verdict::Pass, reason: Reason::NoRuleset, rule: None };
+    }
+    if best.prio != u32::MAX {
+        Decision {
+            verdict: Action::from_u8(best.action).verdict(),
+            reason: Reason::Rule,
+            rule: Some(best.rule_id),
+        }
+    } else {
+        let policy = hdr.default_policy[dir as usize & 1];
+        Decision {
+            verdict: Action::from_u8(policy).verdict(),
+            reason: Reason::Policy,
+            rule: None,
+        }
+    }
+}
+
+/// The shape-independent part of a key.
+struct KeyBase {
+    shape: u16,
+    proto: u8,
+    sport_class: u16,
+    dport_class: u16,
+    ifindex: u32,
+}
+
+/// Walks the shapes of the probe's list; `lookup` builds the family's key
+/// from the shape's masks and looks it up.
+#[inline(always)]
+fn search<F>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, lookup: F)
+where
+    F: Fn(&ShapeDesc, &KeyBase) -> Option<*const RuleEntry>,
+{
+    let list = &hdr.lists[probe.list & 3];
+    let count = list.count as usize;
+    for i in 0..MAX_SHAPES {
+        if i >= count {
+            break;
+        }
+        let d = &list.shapes[i];
+        if best.prio < d.min_prio {
+            break;
+        }
+        let f = d.flags;
+        if f & (SHAPE_SPORT | SHAPE_DPORT) != 0 && !probe.has_ports {
+            continue;
+        }
+        let base = KeyBase {
+            shape: shape_id(probe.list & 3, i),
+            proto: if f & SHAPE_PROTO != 0 { probe.proto } else { 0 },
+            sport_class: if f & SHAPE_SPORT != 0 { probe.sport_class } else { 0 },
+            dport_class: if f & SHAPE_DPORT != 0 { probe.dport_class } else { 0 },
+            ifindex: if f & SHAPE_IFACE != 0 { probe.ifindex } else { 0 },
+        };
+        best.offer(lookup(d, &base));
+    }
+}
