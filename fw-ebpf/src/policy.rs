@@ -66,11 +66,19 @@ impl Best {
 #[inline(always)]
 pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
     let Some(cfg) = CONFIG.get(0) else {
-        return Decision { verdict: Verdict::Pass, reason: Reason::NoRuleset, rule: None };
+        return Decision {
+            verdict: Verdict::Pass,
+            reason: Reason::NoRuleset,
+            rule: None,
+        };
     };
     let slot = cfg.active_slot & 1;
     let Some(hdr) = RULESET.get(slot) else {
-        return Decision { verdict: Verdict::Pass, reason: Reason::NoRuleset, rule: None };
+        return Decision {
+            verdict: Verdict::Pass,
+            reason: Reason::NoRuleset,
+            rule: None,
+        };
     };
     let hdr: &RulesetHeader = hdr;
     let (sport_class, dport_class) = if pkt.has_ports {
@@ -89,7 +97,11 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
         ifindex,
         has_ports: pkt.has_ports,
     };
-    let mut best = Best { prio: u32::MAX, rule_id: 0, action: 0 };
+    let mut best = Best {
+        prio: u32::MAX,
+        rule_id: 0,
+        action: 0,
+    };
     let found = match pkt.family {
         Family::V4 => match RULES_V4.get(slot) {
             Some(inner) => {
@@ -141,7 +153,11 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
         },
     };
     if !found {
-        return Decision { verdict: Verdict::Pass, reason: Reason::NoRuleset, rule: None };
+        return Decision {
+            verdict: Verdict::Pass,
+            reason: Reason::NoRuleset,
+            rule: None,
+        };
     }
     if best.prio != u32::MAX {
         Decision {
@@ -192,9 +208,21 @@ where
         let base = KeyBase {
             shape: shape_id(probe.list & 3, i),
             proto: if f & SHAPE_PROTO != 0 { probe.proto } else { 0 },
-            sport_class: if f & SHAPE_SPORT != 0 { probe.sport_class } else { 0 },
-            dport_class: if f & SHAPE_DPORT != 0 { probe.dport_class } else { 0 },
-            ifindex: if f & SHAPE_IFACE != 0 { probe.ifindex } else { 0 },
+            sport_class: if f & SHAPE_SPORT != 0 {
+                probe.sport_class
+            } else {
+                0
+            },
+            dport_class: if f & SHAPE_DPORT != 0 {
+                probe.dport_class
+            } else {
+                0
+            },
+            ifindex: if f & SHAPE_IFACE != 0 {
+                probe.ifindex
+            } else {
+                0
+            },
         };
         best.offer(lookup(d, &base));
     }

@@ -1,1 +1,70 @@
-fn main() {}
+//! fw's task runner: `cargo xtask setup|build|test|demo|bench`.
+//!
+//! This is the only entry point that needs root. `test` and `demo` run
+//! `setup` first, so a fresh machine needs nothing but this repository.
+
+mod demo;
+mod setup;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, Result, bail};
+
+fn usage() -> &'static str {
+    "usage: cargo xtask <setup|build|test|demo>\n\
+     \n  setup   install what is missing (Debian packages, the BPF toolchain, bpf-linker), mount bpffs\
+     \n  build   setup, then build everything (the eBPF object is built by fw-ctl's build script)\
+     \n  test    setup, build, then run every test (unit, BPF_PROG_TEST_RUN, differential, namespaces)\
+     \n  demo    setup, build, then a self-contained demonstration in network namespaces"
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("build") => setup::run().and_then(|()| build()),
+        Some("test") => setup::run()
+            .and_then(|()| build())
+            .and_then(|()| test(&args[1..])),
+        Some("demo") => setup::run()
+            .and_then(|()| build())
+            .and_then(|()| demo::run()),
+        _ => {
+            eprintln!("{}", usage());
+            return ExitCode::from(2);
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command, failing with its name when it fails.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let st = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed with {st}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn build() -> Result<()> {
+    run(cargo().args(["build", "--workspace", "--all-targets"]))
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    let mut c = cargo();
+    c.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra);
+    run(&mut c)
+}

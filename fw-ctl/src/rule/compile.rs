@@ -396,3 +396,38 @@ fn insert<K: std::hash::Hash + Eq>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::{PortRange, PortSet};
+
+    #[test]
+    fn port_classes_are_elementary_intervals() {
+        let a = PortSet(vec![PortRange { lo: 9000, hi: 9001 }]);
+        let b = PortSet(vec![
+            PortRange { lo: 22, hi: 22 },
+            PortRange { lo: 8000, hi: 9000 },
+        ]);
+        let t = port_classes([&a, &b].into_iter());
+        assert_eq!(t[0], t[21]);
+        assert_ne!(t[21], t[22]);
+        assert_ne!(t[22], t[23]);
+        assert_eq!(t[23], t[7999]);
+        assert_eq!(t[8000], t[8999]);
+        let ca = classes_of(&a, &t);
+        assert_eq!(ca, vec![t[9000], t[9001]]);
+        let cb = classes_of(&b, &t);
+        assert_eq!(cb, vec![t[22], t[8000], t[9000]]);
+        assert_eq!(t[9002], t[65535]);
+    }
+
+    #[test]
+    fn masks_are_network_order() {
+        assert_eq!(mask_words(24)[0].to_ne_bytes(), [255, 255, 255, 0]);
+        assert_eq!(mask_words(0), [0; 4]);
+        let m = mask_words(33);
+        assert_eq!(m[0], u32::MAX);
+        assert_eq!(m[1].to_ne_bytes(), [128, 0, 0, 0]);
+    }
+}

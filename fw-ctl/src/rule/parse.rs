@@ -653,3 +653,203 @@ pub fn check_iface(name: &str) -> Result<String, ParseError> {
     }
     Ok(name.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::display::canonical;
+
+    fn p(words: &str) -> Result<Parsed, ParseError> {
+        let v: Vec<String> = words.split_whitespace().map(str::to_owned).collect();
+        parse_rule(Action::Allow, &v, &NoServices)
+    }
+
+    #[test]
+    fn simple_and_extended_forms() {
+        let r = p("22/tcp").unwrap().spec;
+        assert_eq!(r.family, None);
+        assert_eq!(
+            canonical(&r.rule),
+            "allow in proto tcp from any to any port 22"
+        );
+        let r = p("from 10.1.2.3/8 to any port 9000 proto tcp").unwrap();
+        assert_eq!(
+            r.notes,
+            vec!["WARN: Rule changed after normalization".to_owned()]
+        );
+        assert_eq!(
+            canonical(&r.spec.rule),
+            "allow in proto tcp from 10.0.0.0/8 to any port 9000"
+        );
+        assert_eq!(r.spec.family, Some(Family::V4));
+        let r = p("to any port 80 from 2001:db8::/32 proto tcp")
+            .unwrap()
+            .spec;
+        assert_eq!(r.family, Some(Family::V6));
+        let r = p("out on eth0 to 203.0.113.9 port 50052 proto tcp")
+            .unwrap()
+            .spec;
+        assert_eq!(
+            canonical(&r.rule),
+            "allow out on eth0 proto tcp from any to 203.0.113.9 port 50052"
+        );
+        let r = p("from 10.0.0.1/255.255.255.0").unwrap().spec;
+        assert_eq!(canonical(&r.rule), "allow in from 10.0.0.0/24 to any");
+    }
+
+    #[test]
+    fn fw_reads_from_port_without_to_as_destination_port() {
+        let r = p("from 10.0.0.0/8 port 9000").unwrap();
+        assert_eq!(
+            canonical(&r.spec.rule),
+            "allow in from 10.0.0.0/8 to any port 9000"
+        );
+        assert!(r.notes[0].contains("destination port 9000"));
+        let r = p("from 10.0.0.0/8 port 9000 to any").unwrap();
+        assert_eq!(
+            canonical(&r.spec.rule),
+            "allow in from 10.0.0.0/8 port 9000 to any"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_bad_token() {
+        assert_eq!(p("70000").unwrap_err(), ParseError::BadPort("70000".into()));
+        assert_eq!(p("0").unwrap_err(), ParseError::BadPort("0".into()));
+        assert_eq!(
+            p("9001:9000/tcp").unwrap_err(),
+            ParseError::BadPort("9001:9000/tcp".into())
+        );
+        assert_eq!(
+            p("9000:9001").unwrap_err(),
+            ParseError::MultiplePortsNeedProto
+        );
+        assert_eq!(
+            p("from 10.0.0.0/33").unwrap_err(),
+            ParseError::BadSource("10.0.0.0/33".into())
+        );
+        assert_eq!(
+            p("to 10.0.0.256").unwrap_err(),
+            ParseError::BadDestination("10.0.0.256".into())
+        );
+        assert_eq!(
+            p("from 10.0.0.1 to 2001:db8::1").unwrap_err(),
+            ParseError::MixedVersions
+        );
+        assert_eq!(
+            p("proto sctpx from any").unwrap_err(),
+            ParseError::UnsupportedProtocol("sctpx".into())
+        );
+        assert_eq!(
+            p("proto esp to any port 500").unwrap_err(),
+            ParseError::PortWithoutPortProto("esp".into())
+        );
+        assert_eq!(p("port 22").unwrap_err(), ParseError::NeedToOrFrom);
+        assert_eq!(
+            p("foobar").unwrap_err(),
+            ParseError::UnknownWord("foobar".into())
+        );
+        let many = (1..=16)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(
+            p(&format!("{many}/tcp")).unwrap_err(),
+            ParseError::BadPort(format!("{many}/tcp"))
+        );
+        assert!(
+            p(&format!(
+                "{}/tcp",
+                (1..=15)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ))
+            .is_ok()
+        );
+        assert!(matches!(
+            p("in on eth0:1 to any").unwrap_err(),
+            ParseError::BadInterface(..)
+        ));
+    }
+
+    #[test]
+    fn services_resolve() {
+        let db = ServicesDb::parse("ssh 22/tcp\ndomain 53/tcp\ndomain 53/udp\n");
+        let v = vec!["ssh".to_owned()];
+        let r = parse_rule(Action::Allow, &v, &db).unwrap().spec;
+        assert_eq!(
+            canonical(&r.rule),
+            "allow in proto tcp from any to any port 22"
+        );
+        let v = vec!["domain".to_owned()];
+        let r = parse_rule(Action::Allow, &v, &db).unwrap().spec;
+        assert_eq!(canonical(&r.rule), "allow in from any to any port 53");
+    }
+
+    mod roundtrip {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn arb_rule() -> impl Strategy<Value = Rule> {
+            let addr4 = (any::<[u8; 4]>(), 0u8..=32).prop_map(|(a, l)| {
+                ipnet::Ipv4Net::new(a.into(), l)
+                    .map(|n| IpNet::V4(n.trunc()))
+                    .ok()
+            });
+            let ports = prop::collection::vec((1u16..=65535, 0u16..50), 1..4).prop_map(|v| {
+                PortSet(
+                    v.into_iter()
+                        .map(|(lo, w)| PortRange {
+                            lo,
+                            hi: lo.saturating_add(w).max(lo),
+                        })
+                        .collect(),
+                )
+            });
+            (
+                prop_oneof![
+                    Just(Action::Allow),
+                    Just(Action::Deny),
+                    Just(Action::Reject),
+                    Just(Action::Limit)
+                ],
+                prop_oneof![Just(Direction::In), Just(Direction::Out)],
+                prop::option::of("[a-z]{1,6}[0-9]?"),
+                prop_oneof![Just(Proto::TCP), Just(Proto::UDP)],
+                prop::option::of(addr4.clone()).prop_map(Option::flatten),
+                prop::option::of(ports.clone()),
+                prop::option::of(addr4).prop_map(Option::flatten),
+                prop::option::of(ports),
+            )
+                .prop_map(|(action, dir, iface, proto, src, sport, dst, dport)| Rule {
+                    action,
+                    dir,
+                    iface,
+                    proto,
+                    src,
+                    sport,
+                    dst,
+                    dport,
+                    family: Family::V4,
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn canonical_text_parses_back(r in arb_rule()) {
+                let text = canonical(&r);
+                let words: Vec<String> = text.split_whitespace().skip(1).map(str::to_owned).collect();
+                let back = parse_rule(r.action, &words, &NoServices).expect("canonical parses");
+                let mut got = back.spec.rule;
+                got.family = Family::V4;
+                // a range lo:lo is written as a single port
+                let norm = |s: &Option<PortSet>| s.clone();
+                prop_assert_eq!(norm(&got.sport), norm(&r.sport));
+                prop_assert_eq!(norm(&got.dport), norm(&r.dport));
+                prop_assert_eq!(got, r);
+            }
+        }
+    }
+}

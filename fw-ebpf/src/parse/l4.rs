@@ -19,7 +19,13 @@ const MALFORMED: Parsed = Parsed::Drop(Reason::Malformed);
 /// Fills the ports of `pkt` from the L4 header at `off`; `Err` carries a
 /// final answer (malformed header, or neighbour discovery to pass).
 #[inline(always)]
-pub fn parse(start: usize, end: usize, off: usize, proto: u8, pkt: &mut Packet) -> Result<(), Parsed> {
+pub fn parse(
+    start: usize,
+    end: usize,
+    off: usize,
+    proto: u8,
+    pkt: &mut Packet,
+) -> Result<(), Parsed> {
     if proto == IPPROTO_TCP {
         let h: [u8; 20] = read(start, end, off).ok_or(MALFORMED)?;
         let doff = (h[12] >> 4) as usize * 4;

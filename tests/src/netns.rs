@@ -1,0 +1,151 @@
+//! Network namespaces joined by veth pairs, deleted on drop.
+
+use std::{
+    fs::File,
+    os::fd::AsRawFd as _,
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Runs a command and panics with its output when it fails.
+///
+/// # Panics
+/// When the command cannot run or exits non-zero.
+pub fn sh(args: &[&str]) -> Output {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+pub struct Netns {
+    /// Its name.
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates a namespace with a unique name starting with `prefix`, and
+    /// brings its loopback up.
+    ///
+    /// # Panics
+    /// When `ip netns add` fails.
+    #[must_use]
+    pub fn new(prefix: &str) -> Self {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{prefix}-{}-{n}", std::process::id());
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs `ip -n NAME ARGS`.
+    pub fn ip(&self, args: &[&str]) -> Output {
+        let mut v = vec!["ip", "-n", &self.name];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// The path of the namespace file.
+    #[must_use]
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+
+    /// Runs `f` on a thread that has entered this namespace (sockets made
+    /// there belong to it).
+    ///
+    /// # Panics
+    /// When entering the namespace fails or `f` panics.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = self.path();
+        std::thread::spawn(move || {
+            let file = File::open(&path).expect("open netns");
+            // SAFETY: setns on this thread only, with a valid namespace fd.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}");
+            f()
+        })
+        .join()
+        .expect("netns thread")
+    }
+
+    /// Spawns a thread inside the namespace and returns its handle.
+    ///
+    /// # Panics
+    /// When entering the namespace fails.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = self.path();
+        std::thread::spawn(move || {
+            let file = File::open(&path).expect("open netns");
+            // SAFETY: as in `run`.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}");
+            f()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// Two namespaces joined by a veth pair, addressed with documentation
+/// prefixes: `host` (fw runs here) 192.0.2.1/24 + 2001:db8:1::1/64 on
+/// `fw0`, `client` 192.0.2.2/24 + 2001:db8:1::2/64 on `cl0`.
+pub struct Pair {
+    /// The protected host.
+    pub host: Netns,
+    /// The client.
+    pub client: Netns,
+}
+
+impl Pair {
+    /// Creates the pair and waits until IPv6 addresses are usable.
+    ///
+    /// # Panics
+    /// When a command fails.
+    #[must_use]
+    pub fn new(prefix: &str) -> Self {
+        let host = Netns::new(&format!("{prefix}h"));
+        let client = Netns::new(&format!("{prefix}c"));
+        host.ip(&[
+            "link",
+            "add",
+            "fw0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "cl0",
+            "netns",
+            &client.name,
+        ]);
+        for (ns, dev, v4, v6) in [
+            (&host, "fw0", "192.0.2.1/24", "2001:db8:1::1/64"),
+            (&client, "cl0", "192.0.2.2/24", "2001:db8:1::2/64"),
+        ] {
+            ns.ip(&["addr", "add", v4, "dev", dev]);
+            ns.ip(&["-6", "addr", "add", v6, "dev", dev, "nodad"]);
+            ns.ip(&["link", "set", dev, "up"]);
+        }
+        Self { host, client }
+    }
+}
