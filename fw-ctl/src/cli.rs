@@ -268,9 +268,8 @@ fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
         }
         let mut st = old.clone();
         st.enabled = true;
-        st.interfaces = names.to_vec();
-        if names.is_empty() {
-            st.interfaces.clone_from(&old.interfaces);
+        if !names.is_empty() {
+            st.interfaces = names.to_vec();
         }
         dir.save(&st)?;
         Ok(())

@@ -55,7 +55,7 @@ pub enum StateError {
 }
 
 /// The configuration of one instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct State {
     /// Enabled (and to be enabled at boot).
     pub enabled: bool,
@@ -65,17 +65,6 @@ pub struct State {
     pub interfaces: Vec<String>,
     /// The numbered rule list: IPv4 rules first, then IPv6 rules.
     pub rules: Vec<StoredRule>,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            defaults: Defaults::default(),
-            interfaces: Vec::new(),
-            rules: Vec::new(),
-        }
-    }
 }
 
 impl State {
@@ -187,10 +176,6 @@ impl StateDir {
     }
 }
 
-fn policy_word(a: Action) -> &'static str {
-    action_word(a)
-}
-
 fn render_conf(st: &State) -> String {
     format!(
         "# fw settings, written by fw-ctl.\n\
@@ -199,8 +184,8 @@ fn render_conf(st: &State) -> String {
          DEFAULT_OUTPUT_POLICY={}\n\
          INTERFACES={}\n",
         if st.enabled { "yes" } else { "no" },
-        policy_word(st.defaults.incoming),
-        policy_word(st.defaults.outgoing),
+        action_word(st.defaults.incoming),
+        action_word(st.defaults.outgoing),
         st.interfaces.join(","),
     )
 }

@@ -68,16 +68,7 @@ impl Netns {
     /// # Panics
     /// When entering the namespace fails or `f` panics.
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = self.path();
-        std::thread::spawn(move || {
-            let file = File::open(&path).expect("open netns");
-            // SAFETY: setns on this thread only, with a valid namespace fd.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}");
-            f()
-        })
-        .join()
-        .expect("netns thread")
+        self.spawn(f).join().expect("netns thread")
     }
 
     /// Spawns a thread inside the namespace and returns its handle.
@@ -91,7 +82,7 @@ impl Netns {
         let path = self.path();
         std::thread::spawn(move || {
             let file = File::open(&path).expect("open netns");
-            // SAFETY: as in `run`.
+            // SAFETY: setns on this thread only, with a valid namespace fd.
             let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns {path}");
             f()

@@ -33,7 +33,14 @@ fn check(rig: &Rig, name: &str, dir: Direction, frame: &[u8], want: Verdict, mov
         Moves::Rule(id) => rig.rule(id),
         Moves::Reason(r) => rig.reason(r, dir, want),
     };
+    // A rule's decision is also counted under reason `rule` (or `fragment`
+    // for a non-first fragment).
+    let decided = || {
+        rig.reason(Reason::Rule, dir, want).packets
+            + rig.reason(Reason::Fragment, dir, want).packets
+    };
     let before = read(moves);
+    let decided_before = decided();
     let got = rig.verdict(dir, frame);
     assert_eq!(got, want, "{name}: verdict");
     let after = read(moves);
@@ -44,7 +51,11 @@ fn check(rig: &Rig, name: &str, dir: Direction, frame: &[u8], want: Verdict, mov
     );
     assert_eq!(after.bytes, before.bytes + len, "{name}: {moves:?} bytes");
     if let Moves::Rule(_) = moves {
-        // A rule decided: the reason is Rule (or Fragment for fragments).
+        assert_eq!(
+            decided(),
+            decided_before + 1,
+            "{name}: reason rule/fragment"
+        );
     }
 }
 
@@ -774,7 +785,7 @@ fn default_policies_and_swaps() {
         .expect("rule");
     v4_2055.id = id;
     let c = rig.compile(&moved, Defaults::default());
-    rig.dp.apply(&c, &[200, 201, 102]).expect("apply");
+    rig.dp.apply(&c, &[200, 102]).expect("apply");
     assert_eq!(rig.rule(id).packets, 1, "insert in front kept the counter");
     let _ = rig.verdict(Direction::In, &frame);
     assert_eq!(rig.rule(id).packets, 2);

@@ -96,6 +96,9 @@ fn map_err(name: &'static str, op: &'static str) -> impl FnOnce(MapError) -> Loa
     }
 }
 
+/// The live slot's IPv4 and IPv6 entries.
+pub type LiveEntries = (Vec<(KeyV4, RuleEntry)>, Vec<(KeyV6, RuleEntry)>);
+
 /// Handles on the pinned maps of one instance.
 pub struct Dataplane {
     pins: Pins,
@@ -166,40 +169,30 @@ impl Dataplane {
             p.load().map_err(prog_err(PROG_TC_EGRESS))?;
             pin_prog(p.pin(pins.prog(PROG_TC_EGRESS)), pins.prog(PROG_TC_EGRESS))?;
         }
-        // CONFIG last: it marks a complete instance.
+        let mut cfg: Array<&mut MapData, Config> = Array::try_from(
+            ebpf.map_mut(names::CONFIG)
+                .ok_or(abi::AbiError::MissingMap(names::CONFIG))?,
+        )
+        .map_err(map_err(names::CONFIG, "open"))?;
+        let c = Config {
+            magic: MAGIC,
+            abi_version: ABI_VERSION,
+            active_slot: 0,
+            _pad0: 0,
+            generation: 0,
+            netns_cookie,
+        };
+        cfg.set(0, c, 0).map_err(map_err(names::CONFIG, "init"))?;
+        // CONFIG is pinned last (ALL lists it first): it marks a complete instance.
         for spec in fw_common::maps::ALL.iter().rev() {
             let map = ebpf
                 .map(spec.name)
                 .ok_or(abi::AbiError::MissingMap(spec.name))?;
             let path = pins.map(spec.name);
-            if spec.name == names::CONFIG {
-                let mut cfg: Array<&mut MapData, Config> = Array::try_from(
-                    ebpf.map_mut(spec.name)
-                        .ok_or(abi::AbiError::MissingMap(spec.name))?,
-                )
-                .map_err(map_err(names::CONFIG, "open"))?;
-                let c = Config {
-                    magic: MAGIC,
-                    abi_version: ABI_VERSION,
-                    active_slot: 0,
-                    _pad0: 0,
-                    generation: 0,
-                    netns_cookie,
-                };
-                cfg.set(0, c, 0).map_err(map_err(names::CONFIG, "init"))?;
-                let map = ebpf
-                    .map(spec.name)
-                    .ok_or(abi::AbiError::MissingMap(spec.name))?;
-                map.pin(&path).map_err(|e| LoaderError::Pin {
-                    path: path.clone(),
-                    source: Box::new(e),
-                })?;
-            } else {
-                map.pin(&path).map_err(|e| LoaderError::Pin {
-                    path: path.clone(),
-                    source: Box::new(e),
-                })?;
-            }
+            map.pin(&path).map_err(|e| LoaderError::Pin {
+                path: path.clone(),
+                source: Box::new(e),
+            })?;
         }
         drop(ebpf);
         Self::open(pins)
@@ -294,7 +287,7 @@ impl Dataplane {
         let mut hdr = c.header.clone();
         hdr.generation = generation;
         self.ruleset
-            .set(new, &*hdr, 0)
+            .set(new, *hdr, 0)
             .map_err(map_err(names::RULESET, "write slot"))?;
         self.rules_v4
             .set(new, &h4, 0)
@@ -375,9 +368,7 @@ impl Dataplane {
     ///
     /// # Errors
     /// When a map cannot be read.
-    pub fn live_entries(
-        &self,
-    ) -> Result<(Vec<(KeyV4, RuleEntry)>, Vec<(KeyV6, RuleEntry)>), LoaderError> {
+    pub fn live_entries(&self) -> Result<LiveEntries, LoaderError> {
         let slot = self.config()?.active_slot & 1;
         let h4 = self
             .rules_v4

@@ -18,7 +18,7 @@ use std::collections::{HashMap, hash_map::Entry};
 
 use fw_common::rules::{
     KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES, MAX_SHAPES, PORTS, RuleEntry, RulesetHeader, SHAPE_DPORT,
-    SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, ShapeList, list_index, shape_id,
+    SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, list_index, shape_id,
 };
 use ipnet::IpNet;
 
@@ -103,15 +103,10 @@ impl Compiled {
     }
 }
 
-/// Builds an all-zero header on the heap (it is ~260 KiB).
+/// Builds an all-zero header on the heap (it is ~260 KiB, too big for the
+/// stack): no shapes, every port in class 0.
 #[must_use]
 pub fn empty_header() -> Box<RulesetHeader> {
-    let mut h: Box<RulesetHeader> = unsafe_zeroed_box();
-    h.lists = [ShapeList::default(); 4];
-    h
-}
-
-fn unsafe_zeroed_box() -> Box<RulesetHeader> {
     let layout = std::alloc::Layout::new::<RulesetHeader>();
     // SAFETY: RulesetHeader is plain integers and arrays of them, for which
     // all-zero bytes are a valid value; the layout is the type's own.
@@ -226,7 +221,11 @@ fn names(list: usize) -> (&'static str, &'static str) {
         } else {
             "outgoing"
         },
-        if list % 2 == 0 { "IPv4" } else { "IPv6" },
+        if list.is_multiple_of(2) {
+            "IPv4"
+        } else {
+            "IPv6"
+        },
     )
 }
 

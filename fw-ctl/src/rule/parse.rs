@@ -528,6 +528,10 @@ pub fn parse_proto(text: &str) -> Result<Proto, ParseError> {
 ///
 /// # Errors
 /// `Err(())` for anything else (the caller names the token).
+#[expect(
+    clippy::result_unit_err,
+    reason = "the caller names the bad token in its own error"
+)]
 pub fn parse_ports(text: &str) -> Result<PortSet, ()> {
     let mut v = Vec::new();
     for item in text.split(',') {
@@ -566,6 +570,10 @@ pub fn parse_ports(text: &str) -> Result<PortSet, ()> {
 ///
 /// # Errors
 /// `Err(())` when the text is no address (the caller names the token).
+#[expect(
+    clippy::result_unit_err,
+    reason = "the caller names the bad token in its own error"
+)]
 pub fn parse_addr(text: &str, notes: &mut Vec<String>) -> Result<Option<IpNet>, ()> {
     if text == "any" {
         return Ok(None);
@@ -844,10 +852,6 @@ mod tests {
                 let back = parse_rule(r.action, &words, &NoServices).expect("canonical parses");
                 let mut got = back.spec.rule;
                 got.family = Family::V4;
-                // a range lo:lo is written as a single port
-                let norm = |s: &Option<PortSet>| s.clone();
-                prop_assert_eq!(norm(&got.sport), norm(&r.sport));
-                prop_assert_eq!(norm(&got.dport), norm(&r.dport));
                 prop_assert_eq!(got, r);
             }
         }
