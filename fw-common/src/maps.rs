@@ -8,7 +8,7 @@ use core::mem::size_of;
 
 use crate::{
     config::{CONFIG_ENTRIES, Config},
-    rules::{MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
+    rules::{FILTER_ENTRIES, Filter, MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
     stats::{Counter, STATS_ENTRIES},
 };
 
@@ -20,6 +20,8 @@ pub const RULESET: &str = "RULESET";
 pub const RULES_V4: &str = "RULES_V4";
 /// Name of the outer map of IPv6 entry maps.
 pub const RULES_V6: &str = "RULES_V6";
+/// Name of the per-slot negative filter.
+pub const FILTER: &str = "FILTER";
 /// Name of the reason counters.
 pub const STATS: &str = "STATS";
 /// Name of the per-rule counters.
@@ -39,7 +41,7 @@ pub struct MapSpec {
 }
 
 /// Every map of the data plane.
-pub const ALL: [MapSpec; 6] = [
+pub const ALL: [MapSpec; 7] = [
     MapSpec {
         name: CONFIG,
         key_size: 4,
@@ -63,6 +65,12 @@ pub const ALL: [MapSpec; 6] = [
         key_size: 4,
         value_size: 4,
         max_entries: SLOTS,
+    },
+    MapSpec {
+        name: FILTER,
+        key_size: 4,
+        value_size: size_of::<Filter>() as u32,
+        max_entries: FILTER_ENTRIES,
     },
     MapSpec {
         name: STATS,

@@ -19,6 +19,13 @@
 //! Shapes are sorted by the lowest `prio` they hold, so the search stops as
 //! soon as no later shape can beat the best match so far.
 //!
+//! Before its hash lookup, a shape is tried against its region of the slot's
+//! [`Filter`]: one bit per value of a cheap multiplicative hash of the key
+//! ([`filter_hash_v4`], [`filter_hash_v6`]), set for every entry of the
+//! shape. A clear bit proves the key is absent, so most shapes a packet
+//! does not match cost a few multiplications and one array load instead of
+//! a hash-table lookup. Set bits only cost the lookup (no false negatives).
+//!
 //! Addresses are kept in network byte order: the bytes as on the wire,
 //! loaded as native `u32` words, and masks likewise.
 
@@ -140,8 +147,13 @@ pub struct ShapeDesc {
     pub min_prio: u32,
     /// `SHAPE_*` flags.
     pub flags: u32,
+    /// First word of this shape's region in the slot's [`Filter`].
+    pub filter_off: u32,
+    /// log2 of the region's size in bits (6 ..= [`FILTER_MAX_BITS`]); 0:
+    /// no filter, always look up.
+    pub filter_bits: u32,
 }
-assert_size!(ShapeDesc, 40);
+assert_size!(ShapeDesc, 48);
 
 /// The shapes of one (direction, family), sorted by `min_prio`.
 #[repr(C)]
@@ -154,7 +166,7 @@ pub struct ShapeList {
     /// The shapes; only the first `count` are used.
     pub shapes: [ShapeDesc; MAX_SHAPES],
 }
-assert_size!(ShapeList, 8 + 40 * MAX_SHAPES);
+assert_size!(ShapeList, 8 + 48 * MAX_SHAPES);
 
 impl Default for ShapeList {
     fn default() -> Self {
@@ -185,10 +197,96 @@ pub struct RulesetHeader {
 }
 assert_size!(
     RulesetHeader,
-    16 + 4 * (8 + 40 * MAX_SHAPES) + 2 * 2 * PORTS
+    16 + 4 * (8 + 48 * MAX_SHAPES) + 2 * 2 * PORTS
 );
 
 /// Entries of `RULESET` (one header per slot).
 pub const RULESET_ENTRIES: u32 = SLOTS;
 
-pod!(KeyV4, KeyV6, RuleEntry, ShapeDesc, ShapeList, RulesetHeader);
+/// Words (`u64`) of one slot's [`Filter`]: 8 Mbit, 1 MiB.
+pub const FILTER_WORDS: usize = 1 << 17;
+
+/// Largest region of one shape, log2 of bits (the whole filter).
+pub const FILTER_MAX_BITS: u32 = 23;
+
+/// The per-slot negative filter (value of `FILTER`, one per slot): regions
+/// of `2^filter_bits` bits, one per shape, at `filter_off`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filter {
+    /// The bits.
+    pub words: [u64; FILTER_WORDS],
+}
+assert_size!(Filter, 8 * FILTER_WORDS);
+
+/// Entries of `FILTER` (one per slot).
+pub const FILTER_ENTRIES: u32 = SLOTS;
+
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const K3: u64 = 0x1656_67b1_9e37_79f9;
+const K4: u64 = 0xd6e8_feb8_6659_fd93;
+const K5: u64 = 0xa076_1d64_78bd_642f;
+const K6: u64 = 0xe703_7ed1_a0b4_28db;
+
+#[inline(always)]
+const fn finish(x: u64) -> u64 {
+    (x ^ (x >> 32)).wrapping_mul(K4)
+}
+
+#[inline(always)]
+const fn small_fields(proto: u8, sport_class: u16, dport_class: u16, ifindex: u32) -> u64 {
+    ((ifindex as u64) << 32)
+        | ((dport_class as u64) << 16)
+        | sport_class as u64
+        | ((proto as u64) << 56)
+}
+
+/// The filter hash of an IPv4 key (its shape is implied by the region).
+#[inline(always)]
+#[must_use]
+pub const fn filter_hash_v4(k: &KeyV4) -> u64 {
+    let a = ((k.src as u64) << 32) | k.dst as u64;
+    let b = small_fields(k.proto, k.sport_class, k.dport_class, k.ifindex);
+    finish(a.wrapping_mul(K1) ^ b.wrapping_mul(K2))
+}
+
+/// The filter hash of an IPv6 key.
+#[inline(always)]
+#[must_use]
+pub const fn filter_hash_v6(k: &KeyV6) -> u64 {
+    let s0 = ((k.src[0] as u64) << 32) | k.src[1] as u64;
+    let s1 = ((k.src[2] as u64) << 32) | k.src[3] as u64;
+    let d0 = ((k.dst[0] as u64) << 32) | k.dst[1] as u64;
+    let d1 = ((k.dst[2] as u64) << 32) | k.dst[3] as u64;
+    let b = small_fields(k.proto, k.sport_class, k.dport_class, k.ifindex);
+    finish(
+        s0.wrapping_mul(K1)
+            ^ s1.wrapping_mul(K3)
+            ^ d0.wrapping_mul(K5)
+            ^ d1.wrapping_mul(K6)
+            ^ b.wrapping_mul(K2),
+    )
+}
+
+/// Where a hash falls in a shape's region: (word index in the filter, bit
+/// mask). `bits` must be in 6 ..= [`FILTER_MAX_BITS`].
+#[inline(always)]
+#[must_use]
+pub const fn filter_slot(hash: u64, off: u32, bits: u32) -> (usize, u64) {
+    let i = hash >> (64 - bits);
+    (
+        (off as usize + (i >> 6) as usize) & (FILTER_WORDS - 1),
+        1u64 << (i & 63),
+    )
+}
+
+pod!(
+    KeyV4,
+    KeyV6,
+    RuleEntry,
+    ShapeDesc,
+    ShapeList,
+    RulesetHeader,
+    Filter
+);

@@ -9,8 +9,8 @@ use aya_ebpf::{
 use fw_common::{
     config::{CONFIG_ENTRIES, Config},
     rules::{
-        ENTRY_MAP_FLAGS, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES, RULESET_ENTRIES, RuleEntry,
-        RulesetHeader, SLOTS,
+        ENTRY_MAP_FLAGS, FILTER_ENTRIES, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
+        RULESET_ENTRIES, RuleEntry, RulesetHeader, SLOTS,
     },
     stats::{Counter, STATS_ENTRIES},
 };
@@ -33,6 +33,9 @@ pub static RULES_V4: ArrayOfMaps<EntriesV4, { SLOTS as usize }> = ArrayOfMaps::n
 
 #[btf_map]
 pub static RULES_V6: ArrayOfMaps<EntriesV6, { SLOTS as usize }> = ArrayOfMaps::new();
+
+#[btf_map]
+pub static FILTER: Array<Filter, { FILTER_ENTRIES as usize }> = Array::new();
 
 #[btf_map]
 pub static STATS: PerCpuArray<Counter, { STATS_ENTRIES as usize }> = PerCpuArray::new();

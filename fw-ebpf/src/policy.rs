@@ -10,13 +10,14 @@
 use fw_common::{
     Action, Direction, Family, Reason, Verdict,
     rules::{
-        KeyV4, KeyV6, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO,
-        SHAPE_SPORT, ShapeDesc, list_index, shape_id,
+        Filter, KeyV4, KeyV6, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE,
+        SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_hash_v4, filter_hash_v6, filter_slot,
+        list_index, shape_id,
     },
 };
 
 use crate::{
-    maps::{CONFIG, RULES_V4, RULES_V6, RULESET},
+    maps::{CONFIG, FILTER, RULES_V4, RULES_V6, RULESET},
     parse::Packet,
 };
 
@@ -62,25 +63,29 @@ impl Best {
     }
 }
 
+/// The answer while no rule set is installed (fail open: an instance being
+/// created, never a live one).
+const NO_RULESET: Decision = Decision {
+    verdict: Verdict::Pass,
+    reason: Reason::NoRuleset,
+    rule: None,
+};
+
 /// Decides the packet against the live rule set.
 #[inline(always)]
 pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
     let Some(cfg) = CONFIG.get(0) else {
-        return Decision {
-            verdict: Verdict::Pass,
-            reason: Reason::NoRuleset,
-            rule: None,
-        };
+        return NO_RULESET;
     };
     let slot = cfg.active_slot & 1;
     let Some(hdr) = RULESET.get(slot) else {
-        return Decision {
-            verdict: Verdict::Pass,
-            reason: Reason::NoRuleset,
-            rule: None,
-        };
+        return NO_RULESET;
     };
     let hdr: &RulesetHeader = hdr;
+    let Some(filter) = FILTER.get(slot) else {
+        return NO_RULESET;
+    };
+    let filter: &Filter = filter;
     let (sport_class, dport_class) = if pkt.has_ports {
         (
             hdr.sport_class[pkt.sport as usize],
@@ -116,6 +121,9 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
                         src: pkt.src[0] & d.src_mask[0],
                         dst: pkt.dst[0] & d.dst_mask[0],
                     };
+                    if absent(filter, d, filter_hash_v4(&key)) {
+                        return None;
+                    }
                     inner.get_ptr(&key)
                 });
                 true
@@ -145,6 +153,9 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
                             pkt.dst[3] & d.dst_mask[3],
                         ],
                     };
+                    if absent(filter, d, filter_hash_v6(&key)) {
+                        return None;
+                    }
                     inner.get_ptr(&key)
                 });
                 true
@@ -153,11 +164,7 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
         },
     };
     if !found {
-        return Decision {
-            verdict: Verdict::Pass,
-            reason: Reason::NoRuleset,
-            rule: None,
-        };
+        return NO_RULESET;
     }
     if best.prio != u32::MAX {
         Decision {
@@ -173,6 +180,17 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
             rule: None,
         }
     }
+}
+
+/// True when the shape's filter proves no entry has a key of this hash.
+#[inline(always)]
+fn absent(filter: &Filter, d: &ShapeDesc, hash: u64) -> bool {
+    let bits = d.filter_bits;
+    if bits < 6 || bits > fw_common::rules::FILTER_MAX_BITS {
+        return false;
+    }
+    let (word, mask) = filter_slot(hash, d.filter_off, bits);
+    filter.words[word] & mask == 0
 }
 
 /// The shape-independent part of a key.

@@ -4,6 +4,9 @@
 //! end-to-end tests. Every resource is released by `Drop`, also when a test
 //! fails.
 
+pub mod empty;
+pub mod fwctl;
 pub mod netns;
 pub mod packet;
 pub mod rig;
+pub mod workload;

@@ -3,11 +3,57 @@
 use std::{
     fs::File,
     os::fd::AsRawFd as _,
+    path::Path,
     process::{Command, Output},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Once,
+        atomic::{AtomicU32, Ordering},
+    },
 };
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+static SWEEP: Once = Once::new();
+
+/// The pid in a test resource name `PREFIX-PID-N`, if it has that form.
+fn owner_pid(name: &str) -> Option<u32> {
+    let mut it = name.rsplit('-');
+    let _n: u32 = it.next()?.parse().ok()?;
+    it.next()?.parse().ok()
+}
+
+/// Name prefixes of the namespaces and pin dirs the tests create.
+pub const TEST_PREFIXES: &[&str] = &["fw-test-", "fwt-"];
+
+/// Removes what earlier test runs left behind when they were killed before
+/// their guards ran (an abort skips `Drop`): namespaces and pin dirs named
+/// `fw-test-...-PID-N` or `fwt-...-PID-N` whose PID is gone. Runs once per
+/// test process.
+pub fn sweep_stale() {
+    SWEEP.call_once(|| {
+        let dead = |name: &str| {
+            TEST_PREFIXES.iter().any(|p| name.starts_with(p))
+                && owner_pid(name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        };
+        if let Ok(rd) = std::fs::read_dir("/run/netns") {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if dead(&name) {
+                    let _ = Command::new("ip").args(["netns", "del", &name]).output();
+                }
+            }
+        }
+        for dir in ["/sys/fs/bpf", "/sys/fs/bpf/fw"] {
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if dead(&name) {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+    });
+}
 
 /// Runs a command and panics with its output when it fails.
 ///
@@ -34,15 +80,16 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates a namespace with a unique name starting with `prefix`, and
+    /// Creates a namespace with a unique name `fwt-PREFIX-PID-N`, and
     /// brings its loopback up.
     ///
     /// # Panics
     /// When `ip netns add` fails.
     #[must_use]
     pub fn new(prefix: &str) -> Self {
+        sweep_stale();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{prefix}-{}-{n}", std::process::id());
+        let name = format!("fwt-{prefix}-{}-{n}", std::process::id());
         sh(&["ip", "netns", "add", &name]);
         let ns = Self { name };
         ns.ip(&["link", "set", "lo", "up"]);

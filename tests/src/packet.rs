@@ -2,11 +2,15 @@
 
 use std::net::IpAddr;
 
+use fw_ctl::rule::{Direction, PacketMeta};
+
 use etherparse::{
     EtherType, Ethernet2Header, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type, IpAuthHeader,
     IpFragOffset, IpNumber, Ipv4Header, Ipv6Header, Ipv6RawExtHeader, SingleVlanHeader, TcpHeader,
     UdpHeader, VlanId,
 };
+
+use crate::rig::TEST_IFINDEX;
 
 /// The transport part of a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +102,24 @@ impl Pkt {
             v4_more: false,
             v6_ext: Vec::new(),
             payload: vec![0xab; 18],
+        }
+    }
+
+    /// What the classifier (and the reference) sees of this packet in `dir`
+    /// on the BPF_PROG_TEST_RUN device.
+    #[must_use]
+    pub fn meta(&self, dir: Direction) -> PacketMeta {
+        PacketMeta {
+            dir,
+            ifindex: TEST_IFINDEX,
+            proto: self.l4.proto(),
+            src: self.src,
+            dst: self.dst,
+            ports: if self.non_first_fragment() {
+                None
+            } else {
+                self.l4.ports()
+            },
         }
     }
 

@@ -63,6 +63,7 @@ impl Rig {
     /// When loading fails (the test fails).
     #[must_use]
     pub fn new() -> Self {
+        crate::netns::sweep_stale();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let requested = PathBuf::from(format!("/sys/fs/bpf/fw-test-{}-{n}", std::process::id()));
         let root = resolve_root(&requested).expect("bpffs for test pins");
@@ -154,6 +155,17 @@ impl Rig {
         };
         let r = self.xdp.test_run(opts).expect("xdp test run");
         r.duration.as_nanos() as f64
+    }
+
+    /// The XDP program's size: (instructions after verification, bytes of
+    /// JITed code).
+    ///
+    /// # Panics
+    /// When the program's info cannot be read.
+    #[must_use]
+    pub fn xdp_size(&self) -> (u32, u32) {
+        let info = self.xdp.info().expect("prog info");
+        (info.size_translated().unwrap_or(0) / 8, info.size_jitted())
     }
 
     /// A reason counter.

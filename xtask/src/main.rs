@@ -11,11 +11,12 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <setup|build|test|demo>\n\
+    "usage: cargo xtask <setup|build|test|demo|bench>\n\
      \n  setup   install what is missing (Debian packages, the BPF toolchain, bpf-linker), mount bpffs\
      \n  build   setup, then build everything (the eBPF object is built by fw-ctl's build script)\
      \n  test    setup, build, then run every test (unit, BPF_PROG_TEST_RUN, differential, namespaces)\
-     \n  demo    setup, build, then a self-contained demonstration in network namespaces"
+     \n  demo    setup, build, then a self-contained demonstration in network namespaces\
+     \n  bench   setup, then the per-packet cost at 10..100,000 rules and rule-set apply times"
 }
 
 fn main() -> ExitCode {
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Some("test") => setup::run()
             .and_then(|()| build())
             .and_then(|()| test(&args[1..])),
+        Some("bench") => setup::run().and_then(|()| bench(&args[1..])),
         Some("demo") => setup::run()
             .and_then(|()| build())
             .and_then(|()| demo::run()),
@@ -60,6 +62,22 @@ fn cargo() -> Command {
 
 fn build() -> Result<()> {
     run(cargo().args(["build", "--workspace", "--all-targets"]))
+}
+
+/// The benchmark is a release binary of the test crate (it needs the test
+/// rig); numbers go to stdout as Markdown tables.
+fn bench(extra: &[String]) -> Result<()> {
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "fw-tests",
+            "--bin",
+            "fw-bench",
+            "--",
+        ])
+        .args(extra))
 }
 
 fn test(extra: &[String]) -> Result<()> {

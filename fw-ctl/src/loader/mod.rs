@@ -29,7 +29,7 @@ use fw_common::{
     abi::{ABI_VERSION, MAGIC},
     config::Config,
     maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
-    rules::{ENTRY_MAP_FLAGS, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader},
+    rules::{ENTRY_MAP_FLAGS, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader},
     stats::{Counter, stats_index},
 };
 pub use pins::Pins;
@@ -106,6 +106,7 @@ pub struct Dataplane {
     ruleset: Array<MapData, RulesetHeader>,
     rules_v4: ArrayOfMaps<MapData, HashMap<MapData, KeyV4, RuleEntry>>,
     rules_v6: ArrayOfMaps<MapData, HashMap<MapData, KeyV6, RuleEntry>>,
+    filter: Array<MapData, Filter>,
     stats: PerCpuArray<MapData, Counter>,
     rule_stats: PerCpuArray<MapData, Counter>,
 }
@@ -226,6 +227,9 @@ impl Dataplane {
             rules_v6: open_map(pins, names::RULES_V6)?
                 .try_into()
                 .map_err(map_err(names::RULES_V6, "open"))?,
+            filter: open_map(pins, names::FILTER)?
+                .try_into()
+                .map_err(map_err(names::FILTER, "open"))?,
             stats: open_map(pins, names::STATS)?
                 .try_into()
                 .map_err(map_err(names::STATS, "open"))?,
@@ -271,14 +275,16 @@ impl Dataplane {
         let t0 = Instant::now();
         let cfg = self.config()?;
         let new = 1 - (cfg.active_slot & 1);
-        let mut h4 = HashMap::<MapData, KeyV4, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
-            .map_err(map_err(names::RULES_V4, "create inner map"))?;
+        let mut h4 =
+            HashMap::<MapData, KeyV4, RuleEntry>::create(capacity(c.v4.len()), ENTRY_MAP_FLAGS)
+                .map_err(map_err(names::RULES_V4, "create inner map"))?;
         for (k, v) in &c.v4 {
             h4.insert(k, v, 0)
                 .map_err(map_err(names::RULES_V4, "fill inner map"))?;
         }
-        let mut h6 = HashMap::<MapData, KeyV6, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
-            .map_err(map_err(names::RULES_V6, "create inner map"))?;
+        let mut h6 =
+            HashMap::<MapData, KeyV6, RuleEntry>::create(capacity(c.v6.len()), ENTRY_MAP_FLAGS)
+                .map_err(map_err(names::RULES_V6, "create inner map"))?;
         for (k, v) in &c.v6 {
             h6.insert(k, v, 0)
                 .map_err(map_err(names::RULES_V6, "fill inner map"))?;
@@ -286,6 +292,13 @@ impl Dataplane {
         let generation = cfg.generation + 1;
         let mut hdr = c.header.clone();
         hdr.generation = generation;
+        #[allow(
+            clippy::needless_borrows_for_generic_args,
+            reason = "the filter is 1 MiB: by value it would be copied to the stack"
+        )]
+        self.filter
+            .set(new, &*c.filter, 0)
+            .map_err(map_err(names::FILTER, "write slot"))?;
         self.ruleset
             .set(new, *hdr, 0)
             .map_err(map_err(names::RULESET, "write slot"))?;
@@ -310,15 +323,14 @@ impl Dataplane {
         })
     }
 
-    /// Makes a prepared rule set live with one write, waits until no packet
-    /// can still be using the old one, and frees it.
+    /// Makes a prepared rule set live with one write and waits until no
+    /// packet can still be using the old one.
     ///
     /// # Errors
     /// Map update failures.
     pub fn commit(&mut self, p: Prepared) -> Result<ApplyReport, LoaderError> {
         let t1 = Instant::now();
         let mut cfg = self.config()?;
-        let old = cfg.active_slot & 1;
         cfg.active_slot = p.slot;
         cfg.generation = p.generation;
         self.config
@@ -331,19 +343,9 @@ impl Dataplane {
             .set(p.slot, &p.h4, 0)
             .map_err(map_err(names::RULES_V4, "wait grace period"))?;
         let switch = t1.elapsed();
-        // Free the old slot's entries (nothing can use them any more).
-        if old != p.slot {
-            let e4 = HashMap::<MapData, KeyV4, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
-                .map_err(map_err(names::RULES_V4, "create inner map"))?;
-            let e6 = HashMap::<MapData, KeyV6, RuleEntry>::create(MAX_ENTRIES, ENTRY_MAP_FLAGS)
-                .map_err(map_err(names::RULES_V6, "create inner map"))?;
-            self.rules_v4
-                .set(old, &e4, 0)
-                .map_err(map_err(names::RULES_V4, "free old slot"))?;
-            self.rules_v6
-                .set(old, &e6, 0)
-                .map_err(map_err(names::RULES_V6, "free old slot"))?;
-        }
+        // The old slot's entries stay allocated until the next prepare
+        // replaces them: freeing them now would cost two more grace periods
+        // per apply, for memory the next apply frees anyway.
         Ok(ApplyReport {
             generation: p.generation,
             entries_v4: p.entries_v4,
@@ -437,6 +439,15 @@ impl Dataplane {
         }
         Ok(())
     }
+}
+
+/// The capacity of an inner entry map holding `n` entries. The kernel does
+/// not compare `max_entries` of hash maps when an inner map is stored in a
+/// map-in-map (`bpf_map_meta_equal`), so each set is sized to fit: the hash
+/// table's buckets (16 bytes per power-of-two slot) are allocated and
+/// zeroed at creation, and a 2^20-entry table would cost 16 MiB per apply.
+fn capacity(n: usize) -> u32 {
+    (n as u32).clamp(64, MAX_ENTRIES)
 }
 
 fn sum(v: &PerCpuValues<Counter>) -> Counter {

@@ -17,8 +17,9 @@
 use std::collections::{HashMap, hash_map::Entry};
 
 use fw_common::rules::{
-    KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES, MAX_SHAPES, PORTS, RuleEntry, RulesetHeader, SHAPE_DPORT,
-    SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, list_index, shape_id,
+    FILTER_MAX_BITS, FILTER_WORDS, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES, MAX_SHAPES, PORTS,
+    RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc,
+    filter_hash_v4, filter_hash_v6, filter_slot, list_index, shape_id,
 };
 use ipnet::IpNet;
 
@@ -92,6 +93,8 @@ pub struct Compiled {
     pub v4: Vec<(KeyV4, RuleEntry)>,
     /// IPv6 entries.
     pub v6: Vec<(KeyV6, RuleEntry)>,
+    /// The negative filter of the shapes.
+    pub filter: Box<Filter>,
 }
 
 impl Compiled {
@@ -107,11 +110,27 @@ impl Compiled {
 /// stack): no shapes, every port in class 0.
 #[must_use]
 pub fn empty_header() -> Box<RulesetHeader> {
-    let layout = std::alloc::Layout::new::<RulesetHeader>();
-    // SAFETY: RulesetHeader is plain integers and arrays of them, for which
-    // all-zero bytes are a valid value; the layout is the type's own.
+    // SAFETY: RulesetHeader is plain integers and arrays of them.
+    unsafe { zeroed_box() }
+}
+
+/// An all-zero filter on the heap (1 MiB).
+#[must_use]
+pub fn zeroed_filter() -> Box<Filter> {
+    // SAFETY: Filter is an array of integers.
+    unsafe { zeroed_box() }
+}
+
+/// A heap value with all bytes zero, never on the stack.
+///
+/// # Safety
+/// All-zero bytes must be a valid `T` (plain integers and arrays of them).
+unsafe fn zeroed_box<T>() -> Box<T> {
+    let layout = std::alloc::Layout::new::<T>();
+    // SAFETY: the layout is T's own (non-zero size for the types used here);
+    // the caller guarantees zero bytes are a valid T.
     unsafe {
-        let p = std::alloc::alloc_zeroed(layout).cast::<RulesetHeader>();
+        let p = std::alloc::alloc_zeroed(layout).cast::<T>();
         if p.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
@@ -294,6 +313,8 @@ pub fn compile(
                 dst_mask: mask_words(k.dst_len),
                 min_prio: *min_prio,
                 flags: k.flags,
+                filter_off: 0,
+                filter_bits: 0,
             };
         }
     }
@@ -372,7 +393,72 @@ pub fn compile(
     let mut v6: Vec<_> = v6.into_iter().collect();
     v4.sort_unstable_by_key(|(k, _)| *k);
     v6.sort_unstable_by_key(|(k, _)| *k);
-    Ok(Compiled { header, v4, v6 })
+    let filter = build_filter(&mut header, &v4, &v6);
+    Ok(Compiled {
+        header,
+        v4,
+        v6,
+        filter,
+    })
+}
+
+/// Sizes each shape's filter region (about 8 bits per entry, a power of two
+/// between 64 bits and the whole filter; the largest regions shrink until
+/// all fit), records them in the header and sets one bit per entry.
+fn build_filter(
+    header: &mut RulesetHeader,
+    v4: &[(KeyV4, RuleEntry)],
+    v6: &[(KeyV6, RuleEntry)],
+) -> Box<Filter> {
+    let shape_of = |id: u16| (id as usize / MAX_SHAPES, id as usize % MAX_SHAPES);
+    let mut counts = [[0usize; MAX_SHAPES]; 4];
+    for (k, _) in v4 {
+        let (l, i) = shape_of(k.shape);
+        counts[l][i] += 1;
+    }
+    for (k, _) in v6 {
+        let (l, i) = shape_of(k.shape);
+        counts[l][i] += 1;
+    }
+    // log2 bits per (list, shape) that has entries.
+    let mut bits: Vec<((usize, usize), u32)> = Vec::new();
+    for (l, list) in counts.iter().enumerate() {
+        for (i, &n) in list.iter().enumerate().take(header.lists[l].count as usize) {
+            if n > 0 {
+                let want = (n * 8).next_power_of_two().trailing_zeros();
+                bits.push(((l, i), want.clamp(6, FILTER_MAX_BITS)));
+            }
+        }
+    }
+    let total = |b: &[((usize, usize), u32)]| b.iter().map(|(_, x)| 1usize << x).sum::<usize>();
+    while total(&bits) > FILTER_WORDS * 64 {
+        let largest = bits
+            .iter_mut()
+            .max_by_key(|(_, x)| *x)
+            .expect("a region exists when over budget");
+        largest.1 -= 1;
+    }
+    let mut filter = zeroed_filter();
+    let mut off = 0u32;
+    for &((l, i), b) in &bits {
+        let d = &mut header.lists[l].shapes[i];
+        d.filter_off = off;
+        d.filter_bits = b;
+        off += (1u32 << b) / 64;
+    }
+    let mut set = |shape: u16, hash: u64| {
+        let (l, i) = shape_of(shape);
+        let d = &header.lists[l].shapes[i];
+        let (w, m) = filter_slot(hash, d.filter_off, d.filter_bits);
+        filter.words[w] |= m;
+    };
+    for (k, _) in v4 {
+        set(k.shape, filter_hash_v4(k));
+    }
+    for (k, _) in v6 {
+        set(k.shape, filter_hash_v6(k));
+    }
+    filter
 }
 
 fn insert<K: std::hash::Hash + Eq>(
@@ -428,5 +514,134 @@ mod tests {
         let m = mask_words(33);
         assert_eq!(m[0], u32::MAX);
         assert_eq!(m[1].to_ne_bytes(), [128, 0, 0, 0]);
+    }
+
+    fn host_rules(n: u32) -> Vec<StoredRule> {
+        use crate::rule::{Action, Direction, Rule};
+        (0..n)
+            .map(|i| {
+                let v4 = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+                StoredRule {
+                    id: i,
+                    rule: Rule {
+                        action: Action::Deny,
+                        dir: Direction::In,
+                        iface: None,
+                        proto: Proto::Any,
+                        src: Some(
+                            IpNet::new(v4.into(), 32 - (i % 3) as u8 * 8)
+                                .unwrap()
+                                .trunc(),
+                        ),
+                        sport: None,
+                        dst: None,
+                        dport: (i % 5 == 0).then(|| {
+                            PortSet(vec![PortRange {
+                                lo: 1000 + (i % 700) as u16,
+                                hi: 1000 + (i % 700) as u16,
+                            }])
+                        }),
+                        family: Family::V4,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Regions: inside the filter, disjoint, sized from the entry counts.
+    fn check_regions(c: &Compiled) {
+        let mut regions: Vec<(u32, u32)> = Vec::new();
+        for l in &c.header.lists {
+            for d in &l.shapes[..l.count as usize] {
+                if d.filter_bits == 0 {
+                    continue;
+                }
+                assert!((6..=FILTER_MAX_BITS).contains(&d.filter_bits));
+                let words = (1u32 << d.filter_bits) / 64;
+                assert!((d.filter_off + words) as usize <= FILTER_WORDS);
+                regions.push((d.filter_off, d.filter_off + words));
+            }
+        }
+        regions.sort_unstable();
+        for w in regions.windows(2) {
+            assert!(w[0].1 <= w[1].0, "overlapping filter regions {w:?}");
+        }
+    }
+
+    #[test]
+    fn filter_has_every_entry_and_disjoint_regions() {
+        let rules = host_rules(20_000);
+        let c = compile(&rules, Defaults::default(), &|_| Vec::new()).unwrap();
+        check_regions(&c);
+        let shape = |id: u16| {
+            let (l, i) = (id as usize / MAX_SHAPES, id as usize % MAX_SHAPES);
+            c.header.lists[l].shapes[i]
+        };
+        for (k, _) in &c.v4 {
+            let d = shape(k.shape);
+            let (w, m) = filter_slot(filter_hash_v4(k), d.filter_off, d.filter_bits);
+            assert_ne!(
+                c.filter.words[w] & m,
+                0,
+                "entry {k:?} missing from the filter"
+            );
+        }
+        // And it rejects most absent keys (about 1 - e^(-1/8) false positives).
+        let mut hits = 0;
+        for i in 0..10_000u32 {
+            let k = KeyV4 {
+                src: u32::from_ne_bytes([192, 0, (i >> 8) as u8, i as u8]),
+                ..c.v4[0].0
+            };
+            let d = shape(k.shape);
+            let (w, m) = filter_slot(filter_hash_v4(&k), d.filter_off, d.filter_bits);
+            hits += u32::from(c.filter.words[w] & m != 0);
+        }
+        assert!(hits < 2_000, "{hits} of 10000 absent keys pass the filter");
+    }
+
+    #[test]
+    fn filter_regions_shrink_to_fit() {
+        // 2^20 entries in one shape would want 2^23 bits alone; with the
+        // other shapes the budget is exceeded and the largest region shrinks.
+        let mut header = empty_header();
+        header.lists[0].count = 3;
+        let v4: Vec<(KeyV4, RuleEntry)> = (0..(1u32 << 20) + 2000)
+            .map(|i| {
+                let shape = if i < 1000 {
+                    1
+                } else if i < 2000 {
+                    2
+                } else {
+                    0
+                };
+                (
+                    KeyV4 {
+                        shape,
+                        src: i,
+                        ..KeyV4::default()
+                    },
+                    RuleEntry::default(),
+                )
+            })
+            .collect();
+        let filter = build_filter(&mut header, &v4, &[]);
+        let c = Compiled {
+            header,
+            v4,
+            v6: Vec::new(),
+            filter,
+        };
+        check_regions(&c);
+        let bits: Vec<u32> = c.header.lists[0].shapes[..3]
+            .iter()
+            .map(|d| d.filter_bits)
+            .collect();
+        assert_eq!(bits, vec![22, 13, 13]);
+        for (k, _) in &c.v4 {
+            let d = c.header.lists[0].shapes[k.shape as usize];
+            let (w, m) = filter_slot(filter_hash_v4(k), d.filter_off, d.filter_bits);
+            assert_ne!(c.filter.words[w] & m, 0);
+        }
     }
 }

@@ -1,0 +1,212 @@
+//! `cargo xtask bench`: the filter's cost per packet with BPF_PROG_TEST_RUN
+//! at 10 .. 100,000 rules (the realistic mix of `fw_tests::workload`), IPv4
+//! and IPv6, first match early, late and none, against an empty XDP program
+//! timed in the same run; then rule-set apply times.
+//!
+//! Every timing is the kernel's own average over `REPEAT` runs of one
+//! BPF_PROG_TEST_RUN call (the median of `ROUNDS` calls); each probe's
+//! verdict is checked against the reference classifier first.
+
+use std::time::{Duration, Instant};
+
+use fw_common::{Direction, Family};
+use fw_ctl::{
+    reference::classify,
+    rule::{
+        Action, StoredRule,
+        compile::{Defaults, compile},
+    },
+};
+use fw_tests::{
+    empty::EmptyXdp,
+    rig::{Rig, rules, test_ifaces},
+    workload::{self, Position},
+};
+
+const SIZES: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
+const REPEAT: u32 = 1_000_000;
+const ROUNDS: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Cell {
+    rules: usize,
+    family: Family,
+    pos: Position,
+    fw: f64,
+    empty: f64,
+}
+
+fn main() {
+    let defaults = Defaults {
+        incoming: Action::Deny,
+        outgoing: Action::Allow,
+    };
+    let empty = EmptyXdp::load().expect("load the empty XDP program");
+    let mut rig = Rig::new();
+    let mut cells = Vec::new();
+    let mut loads = Vec::new();
+    let sizes: Vec<usize> = std::env::var("FW_BENCH_SIZES").map_or_else(
+        |_| SIZES.to_vec(),
+        |v| {
+            v.split(',')
+                .map(|n| n.trim().parse().expect("FW_BENCH_SIZES"))
+                .collect()
+        },
+    );
+    let (insns, jited) = rig.xdp_size();
+    println!("fw_xdp: {insns} instructions after verification, {jited} bytes JITed\n");
+    for &n in &sizes {
+        let rules = workload::rules(n, 1);
+        let t = Instant::now();
+        let compiled = compile(&rules, defaults, &test_ifaces).expect("compile");
+        let compile_time = t.elapsed();
+        let ids: Vec<u32> = rules.iter().map(|r| r.id).collect();
+        let report = rig.dp.apply(&compiled, &ids).expect("apply");
+        loads.push((n, compile_time, report, compiled.shape_counts()));
+        for family in [Family::V4, Family::V6] {
+            for pos in Position::ALL {
+                let pkt = workload::probe(family, pos);
+                let want = classify(&rules, defaults, &pkt.meta(Direction::In), &test_ifaces);
+                let expect_rule = match (pos, family) {
+                    (Position::None, _) => None,
+                    (Position::Early, Family::V4) => Some(0),
+                    (Position::Early, Family::V6) => Some(n.div_ceil(2)),
+                    (Position::Late, Family::V4) => Some(n.div_ceil(2) - 1),
+                    (Position::Late, Family::V6) => Some(n - 1),
+                };
+                assert_eq!(want.position, expect_rule, "{n} {family:?} {pos:?}");
+                let frame = pkt.bytes();
+                assert_eq!(
+                    rig.verdict(Direction::In, &frame),
+                    want.action.verdict(),
+                    "{n} {family:?} {pos:?}: verdict"
+                );
+                let mut fw = Vec::new();
+                let mut base = Vec::new();
+                for _ in 0..ROUNDS {
+                    fw.push(rig.xdp_ns(&frame, REPEAT));
+                    base.push(f64::from(empty.test_run(&frame, REPEAT).expect("empty").0));
+                }
+                cells.push(Cell {
+                    rules: n,
+                    family,
+                    pos,
+                    fw: median(fw),
+                    empty: median(base),
+                });
+            }
+        }
+    }
+
+    println!(
+        "## Per-packet cost (BPF_PROG_TEST_RUN, XDP, ns/packet, median of {ROUNDS} x {REPEAT} runs)\n"
+    );
+    println!("| rules | family | first match | fw | empty XDP | fw - empty |");
+    println!("|------:|--------|-------------|---:|----------:|-----------:|");
+    for c in &cells {
+        println!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            c.rules,
+            if c.family == Family::V4 {
+                "IPv4"
+            } else {
+                "IPv6"
+            },
+            c.pos.name(),
+            c.fw,
+            c.empty,
+            c.fw - c.empty
+        );
+    }
+    let (lo, hi) = (sizes[0], sizes[sizes.len() - 1]);
+    println!("\n## Scaling: cost at {hi} rules / cost at {lo} rules\n");
+    println!("| family | first match | at {lo} | at {hi} | ratio | max over empty |");
+    println!("|--------|-------------|------:|-----------:|------:|---------------:|");
+    for family in [Family::V4, Family::V6] {
+        for pos in Position::ALL {
+            let of = |n: usize| {
+                cells
+                    .iter()
+                    .find(|c| c.rules == n && c.family == family && c.pos == pos)
+                    .expect("cell")
+            };
+            let over = cells
+                .iter()
+                .filter(|c| c.family == family && c.pos == pos)
+                .map(|c| c.fw - c.empty)
+                .fold(f64::MIN, f64::max);
+            println!(
+                "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1} |",
+                if family == Family::V4 { "IPv4" } else { "IPv6" },
+                pos.name(),
+                of(lo).fw,
+                of(hi).fw,
+                of(hi).fw / of(lo).fw,
+                over
+            );
+        }
+    }
+
+    println!("\n## Loading a rule set into an empty filter\n");
+    println!("| rules | shapes in v4/v6 | entries v4/v6 | compile ms | build ms | switch ms |");
+    println!("|------:|-----------------|---------------|-----------:|---------:|----------:|");
+    for (n, c, r, s) in &loads {
+        println!(
+            "| {n} | {}/{} | {}/{} | {:.1} | {:.1} | {:.1} |",
+            s[0],
+            s[1],
+            r.entries_v4,
+            r.entries_v6,
+            ms(*c),
+            ms(r.build),
+            ms(r.switch)
+        );
+    }
+
+    // Applying one more rule (inserted first) to a 10,000-rule set, as
+    // `fw-ctl insert 1 ...` does: compile everything, build the idle slot,
+    // switch.
+    let base_rules = workload::rules(10_000, 2);
+    let ids: Vec<u32> = base_rules.iter().map(|r| r.id).collect();
+    let c = compile(&base_rules, defaults, &test_ifaces).expect("compile");
+    rig.dp.apply(&c, &ids).expect("apply 10k");
+    let mut times = Vec::new();
+    for round in 0..ROUNDS {
+        let mut list = vec![StoredRule {
+            id: 20_000 + round as u32,
+            rule: rules(&[&format!("deny from 10.255.255.{round}")])[0]
+                .rule
+                .clone(),
+        }];
+        list.extend(base_rules.iter().cloned());
+        let t = Instant::now();
+        let c = compile(&list, defaults, &test_ifaces).expect("compile");
+        let tc = t.elapsed();
+        let r = rig.dp.apply(&c, &[list[0].id]).expect("apply");
+        times.push((t.elapsed(), tc, r.build, r.switch));
+        rig.dp
+            .apply(
+                &compile(&base_rules, defaults, &test_ifaces).expect("compile"),
+                &[],
+            )
+            .expect("restore");
+    }
+    times.sort_by_key(|t| t.0);
+    let (total, tc, build, switch) = times[times.len() / 2];
+    println!("\n## Applying 1 rule to a 10,000-rule set (median of {ROUNDS})\n");
+    println!(
+        "total {:.1} ms = compile {:.1} ms + build {:.1} ms + switch {:.1} ms",
+        ms(total),
+        ms(tc),
+        ms(build),
+        ms(switch)
+    );
+}

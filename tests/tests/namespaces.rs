@@ -1,0 +1,294 @@
+//! End-to-end tests with real traffic: the fw-ctl binary protects one end
+//! of a veth pair between two network namespaces; real TCP connects and UDP
+//! datagrams (IPv4 and IPv6) are delivered or meet silence as the rules say,
+//! and the counters `fw-ctl stats` shows move accordingly. Namespaces, state
+//! and pins are removed by guards, also when a test fails.
+
+use std::{
+    collections::BTreeMap,
+    hash::{DefaultHasher, Hasher as _},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use fw_common::{
+    abi::ABI_VERSION,
+    rules::{KeyV4, KeyV6, RuleEntry, RulesetHeader},
+};
+use fw_ctl::loader::{Dataplane, Pins};
+use fw_tests::{
+    fwctl::{Connect, FwCtl, Launch, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
+    netns::Pair,
+};
+
+const HOST4: &str = "192.0.2.1";
+const HOST6: &str = "2001:db8:1::1";
+
+fn at(host: &str, port: u16) -> SocketAddr {
+    let ip: std::net::IpAddr = host.parse().unwrap();
+    SocketAddr::new(ip, port)
+}
+
+#[test]
+fn real_tcp_and_udp_v4_v6_are_delivered_or_dropped_and_counted() {
+    let pair = Pair::new("e2e");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _tcp = tcp_listeners(&pair.host, &[9000, 9001, 9002]);
+    let udp = udp_sockets(&pair.host, &[514, 515]);
+
+    // Without fw every port answers: the silence below is the filter's.
+    for host in [HOST4, HOST6] {
+        assert_eq!(
+            tcp_connect(&pair.client, at(host, 9001)),
+            Connect::Connected
+        );
+        assert_eq!(udp_delivered(&pair.client, at(host, 515), 1, &udp[1]), 1);
+    }
+
+    fw.ok(&["default", "deny", "incoming"]);
+    fw.ok(&[
+        "allow",
+        "from",
+        "192.0.2.0/24",
+        "to",
+        "any",
+        "port",
+        "9000",
+        "proto",
+        "tcp",
+    ]);
+    fw.ok(&[
+        "allow",
+        "from",
+        "2001:db8:1::/64",
+        "to",
+        "any",
+        "port",
+        "9000",
+        "proto",
+        "tcp",
+    ]);
+    fw.ok(&["allow", "514/udp"]);
+    fw.ok(&["deny", "9002/tcp"]);
+    // No -i: every non-loopback interface (here fw0).
+    fw.ok(&["enable"]);
+
+    for host in [HOST4, HOST6] {
+        assert_eq!(
+            tcp_connect(&pair.client, at(host, 9000)),
+            Connect::Connected,
+            "{host}:9000 allowed"
+        );
+        assert_eq!(
+            tcp_connect(&pair.client, at(host, 9001)),
+            Connect::Silence,
+            "{host}:9001 default deny"
+        );
+        assert_eq!(
+            tcp_connect(&pair.client, at(host, 9002)),
+            Connect::Silence,
+            "{host}:9002 deny rule"
+        );
+        assert_eq!(
+            udp_delivered(&pair.client, at(host, 514), 3, &udp[0]),
+            3,
+            "{host}:514/udp allowed"
+        );
+        assert_eq!(
+            udp_delivered(&pair.client, at(host, 515), 3, &udp[1]),
+            0,
+            "{host}:515/udp default deny"
+        );
+    }
+    // Loopback is never filtered (default deny incoming notwithstanding).
+    for host in ["127.0.0.1", "::1"] {
+        assert_eq!(
+            tcp_connect(&pair.host, at(host, 9001)),
+            Connect::Connected,
+            "loopback {host}"
+        );
+    }
+
+    let counts = fw.rule_packets();
+    let get = |text: &str| -> u64 {
+        *counts
+            .get(text)
+            .unwrap_or_else(|| panic!("no rule '{text}' in {counts:#?}"))
+    };
+    // SYN and ACK at least, per family.
+    assert!(get("allow in proto tcp from 192.0.2.0/24 to any port 9000") >= 2);
+    assert!(get("allow in proto tcp from 2001:db8:1::/64 to any port 9000 (v6)") >= 2);
+    // Exactly our three datagrams per family.
+    assert_eq!(
+        get("allow in proto udp from any to any port 514"),
+        3,
+        "{counts:#?}"
+    );
+    assert_eq!(
+        get("allow in proto udp from any to any port 514 (v6)"),
+        3,
+        "{counts:#?}"
+    );
+    assert!(get("deny in proto tcp from any to any port 9002") >= 1);
+    assert!(get("deny in proto tcp from any to any port 9002 (v6)") >= 1);
+    // 9001's SYNs and 515's six datagrams fell to the default policy.
+    assert!(fw.reason_packets("policy", "in", "drop") >= 8);
+
+    // The filter is gone after disable, pins too.
+    fw.ok(&["disable"]);
+    assert!(
+        !fw.pin_dir().join(format!("v{ABI_VERSION}")).exists(),
+        "pins left after disable"
+    );
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 9001)),
+        Connect::Connected
+    );
+}
+
+/// What a failed command must leave exactly as it was.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    files: BTreeMap<PathBuf, String>,
+    /// The live slot's header, as a digest (it is 256 KiB).
+    header: u64,
+    v4: Vec<(KeyV4, RuleEntry)>,
+    v6: Vec<(KeyV6, RuleEntry)>,
+    generation: u64,
+}
+
+fn snapshot(fw: &FwCtl) -> Snapshot {
+    // Reading the 256 KiB header takes a few copies on the stack in debug
+    // builds: more than a test thread's default 2 MiB.
+    let (state, pins) = (fw.state.clone(), fw.pin_dir());
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(move || read_snapshot(&state, &pins))
+        .expect("spawn")
+        .join()
+        .expect("snapshot")
+}
+
+fn read_snapshot(state: &Path, pins: &Path) -> Snapshot {
+    let mut files = BTreeMap::new();
+    for e in std::fs::read_dir(state).expect("state dir") {
+        let p = e.expect("entry").path();
+        if p.is_file() {
+            files.insert(
+                p.clone(),
+                std::fs::read_to_string(&p).expect("read state file"),
+            );
+        }
+    }
+    let dp = Dataplane::open(&Pins::new(pins)).expect("open pinned maps");
+    let header: Box<RulesetHeader> = Box::new(dp.live_header().expect("header"));
+    let mut h = DefaultHasher::new();
+    // SAFETY: RulesetHeader is repr(C) plain data without padding
+    // (fw_common asserts its size); reading its bytes is sound.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&raw const *header).cast::<u8>(),
+            size_of::<RulesetHeader>(),
+        )
+    };
+    h.write(bytes);
+    let (mut v4, mut v6) = dp.live_entries().expect("entries");
+    v4.sort_by_key(|(k, _)| *k);
+    v6.sort_by_key(|(k, _)| *k);
+    Snapshot {
+        files,
+        header: h.finish(),
+        v4,
+        v6,
+        generation: dp.config().expect("config").generation,
+    }
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_token_and_changes_nothing() {
+    let pair = Pair::new("bad");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    fw.ok(&["allow", "from", "10.0.0.0/8", "to", "any", "port", "9000"]);
+    fw.ok(&["deny", "from", "198.51.100.7"]);
+    fw.ok(&["allow", "22/tcp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    let before = snapshot(&fw);
+    assert!(!before.v4.is_empty() && !before.v6.is_empty());
+
+    let cases: &[(&[&str], &str)] = &[
+        (&["allow", "70000"], "70000"),
+        (&["allow", "22/tcpx"], "22/tcpx"),
+        (&["allow", "from", "10.0.0.0/33"], "10.0.0.0/33"),
+        (&["allow", "from", "10.0.0.300"], "10.0.0.300"),
+        (&["allow", "proto", "foo", "from", "10.0.0.1"], "foo"),
+        (
+            &["allow", "from", "10.0.0.1", "to", "any", "port", "1:99999"],
+            "1:99999",
+        ),
+        (&["deny", "from", "10.0.0.1", "to", "2001:db8::1"], "Mixed"),
+        (&["--force", "delete", "99"], "99"),
+        (&["insert", "99", "allow", "80"], "99"),
+        (&["default", "sideways"], "sideways"),
+        (&["enable", "-i", "nosuch0"], "nosuch0"),
+    ];
+    for (args, token) in cases {
+        let out = fw.output(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: exit; stderr {stderr}"
+        );
+        assert!(
+            stderr.starts_with("ERROR: ") && stderr.contains(token),
+            "{args:?}: error must name '{token}', got: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert_eq!(snapshot(&fw), before, "{args:?} changed state or maps");
+    }
+    // And a good command after all that still works (the lock was released).
+    fw.ok(&["allow", "80/tcp"]);
+    assert_ne!(snapshot(&fw).generation, before.generation);
+}
+
+#[test]
+fn ip_netns_exec_finds_the_pins_of_its_namespace_again() {
+    let pair = Pair::new("exec");
+    let fw = FwCtl::new(&pair.host, Launch::IpNetnsExec).with_default_pins();
+    let _tcp = tcp_listeners(&pair.host, &[9000, 9001]);
+    fw.ok(&["default", "deny"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    // Each command is a new `ip netns exec` with a fresh /sys: the pins
+    // must live on the host's bpffs under the namespace's name.
+    let pins = fw.pin_dir();
+    assert!(
+        Path::new(&pins)
+            .join(format!("v{ABI_VERSION}/maps"))
+            .exists(),
+        "pins at {}",
+        pins.display()
+    );
+    fw.ok(&["allow", "9000/tcp"]);
+    let status = fw.ok(&["status"]);
+    assert!(status.contains("Status: active"), "{status}");
+    assert!(status.contains("9000/tcp"), "{status}");
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 9000)),
+        Connect::Connected
+    );
+    assert_eq!(tcp_connect(&pair.client, at(HOST4, 9001)), Connect::Silence);
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST6, 9000)),
+        Connect::Connected
+    );
+    assert!(fw.rule_packets()["allow in proto tcp from any to any port 9000"] >= 2);
+    fw.ok(&["disable"]);
+    assert!(
+        !pins.join(format!("v{ABI_VERSION}")).exists(),
+        "pins left after disable"
+    );
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 9001)),
+        Connect::Connected
+    );
+}
