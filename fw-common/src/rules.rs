@@ -234,8 +234,10 @@ const fn finish(x: u64) -> u64 {
     (x ^ (x >> 32)).wrapping_mul(K4)
 }
 
+/// The key fields other than addresses, packed for the filter hash.
 #[inline(always)]
-const fn small_fields(proto: u8, sport_class: u16, dport_class: u16, ifindex: u32) -> u64 {
+#[must_use]
+pub const fn small_fields(proto: u8, sport_class: u16, dport_class: u16, ifindex: u32) -> u64 {
     ((ifindex as u64) << 32)
         | ((dport_class as u64) << 16)
         | sport_class as u64
@@ -255,17 +257,29 @@ pub const fn filter_hash_v4(k: &KeyV4) -> u64 {
 #[inline(always)]
 #[must_use]
 pub const fn filter_hash_v6(k: &KeyV6) -> u64 {
-    let s0 = ((k.src[0] as u64) << 32) | k.src[1] as u64;
-    let s1 = ((k.src[2] as u64) << 32) | k.src[3] as u64;
-    let d0 = ((k.dst[0] as u64) << 32) | k.dst[1] as u64;
-    let d1 = ((k.dst[2] as u64) << 32) | k.dst[3] as u64;
-    let b = small_fields(k.proto, k.sport_class, k.dport_class, k.ifindex);
+    filter_hash_v6_parts(
+        &k.src,
+        &k.dst,
+        small_fields(k.proto, k.sport_class, k.dport_class, k.ifindex),
+    )
+}
+
+/// [`filter_hash_v6`] from the key's parts, so the data plane can test the
+/// filter before it writes a key for the lookup; `small` is
+/// [`small_fields`] of the key.
+#[inline(always)]
+#[must_use]
+pub const fn filter_hash_v6_parts(src: &[u32; 4], dst: &[u32; 4], small: u64) -> u64 {
+    let s0 = ((src[0] as u64) << 32) | src[1] as u64;
+    let s1 = ((src[2] as u64) << 32) | src[3] as u64;
+    let d0 = ((dst[0] as u64) << 32) | dst[1] as u64;
+    let d1 = ((dst[2] as u64) << 32) | dst[3] as u64;
     finish(
         s0.wrapping_mul(K1)
             ^ s1.wrapping_mul(K3)
             ^ d0.wrapping_mul(K5)
             ^ d1.wrapping_mul(K6)
-            ^ b.wrapping_mul(K2),
+            ^ small.wrapping_mul(K2),
     )
 }
 

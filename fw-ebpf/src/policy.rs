@@ -11,8 +11,8 @@ use fw_common::{
     Action, Direction, Family, Reason, Verdict,
     rules::{
         Filter, KeyV4, KeyV6, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE,
-        SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_hash_v4, filter_hash_v6, filter_slot,
-        list_index, shape_id,
+        SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_hash_v4, filter_hash_v6_parts, filter_slot,
+        list_index, shape_id, small_fields,
     },
 };
 
@@ -133,6 +133,24 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
         Family::V6 => match RULES_V6.get(slot) {
             Some(inner) => {
                 search(hdr, &probe, &mut best, |d, base| {
+                    let src = [
+                        pkt.src[0] & d.src_mask[0],
+                        pkt.src[1] & d.src_mask[1],
+                        pkt.src[2] & d.src_mask[2],
+                        pkt.src[3] & d.src_mask[3],
+                    ];
+                    let dst = [
+                        pkt.dst[0] & d.dst_mask[0],
+                        pkt.dst[1] & d.dst_mask[1],
+                        pkt.dst[2] & d.dst_mask[2],
+                        pkt.dst[3] & d.dst_mask[3],
+                    ];
+                    let small =
+                        small_fields(base.proto, base.sport_class, base.dport_class, base.ifindex);
+                    // The key is written only when the filter lets it through.
+                    if absent(filter, d, filter_hash_v6_parts(&src, &dst, small)) {
+                        return None;
+                    }
                     let key = KeyV6 {
                         shape: base.shape,
                         proto: base.proto,
@@ -140,22 +158,9 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
                         sport_class: base.sport_class,
                         dport_class: base.dport_class,
                         ifindex: base.ifindex,
-                        src: [
-                            pkt.src[0] & d.src_mask[0],
-                            pkt.src[1] & d.src_mask[1],
-                            pkt.src[2] & d.src_mask[2],
-                            pkt.src[3] & d.src_mask[3],
-                        ],
-                        dst: [
-                            pkt.dst[0] & d.dst_mask[0],
-                            pkt.dst[1] & d.dst_mask[1],
-                            pkt.dst[2] & d.dst_mask[2],
-                            pkt.dst[3] & d.dst_mask[3],
-                        ],
+                        src,
+                        dst,
                     };
-                    if absent(filter, d, filter_hash_v6(&key)) {
-                        return None;
-                    }
                     inner.get_ptr(&key)
                 });
                 true

@@ -9,7 +9,7 @@
 use fw_common::{Family, Reason};
 use network_types::ip::Ipv6Hdr;
 
-use super::{Packet, Parsed, l4, ptr_at, read};
+use super::{Packet, Parsed, l4, ptr_at, read, word_at};
 
 /// Most extension headers walked.
 const MAX_EXT: usize = 8;
@@ -28,20 +28,39 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
     let Some(ip) = ptr_at::<Ipv6Hdr>(start, end, l3) else {
         return Parsed::Drop(Reason::Malformed);
     };
+    // Only the fields used are read (not a copy of the whole header).
+    let ip = ip as usize;
     // SAFETY: ptr_at checked the whole fixed header is inside the frame.
-    let ip = unsafe { core::ptr::read_unaligned(ip) };
-    if ip.vcf[0] >> 4 != 6 {
+    let (version, next_hdr) = unsafe { (*(ip as *const u8) >> 4, *((ip + 6) as *const u8)) };
+    if version != 6 {
         return Parsed::Drop(Reason::Malformed);
     }
+    // SAFETY: as above; addresses at 8..24 and 24..40.
+    let (src, dst) = unsafe {
+        (
+            [
+                word_at(ip + 8),
+                word_at(ip + 12),
+                word_at(ip + 16),
+                word_at(ip + 20),
+            ],
+            [
+                word_at(ip + 24),
+                word_at(ip + 28),
+                word_at(ip + 32),
+                word_at(ip + 36),
+            ],
+        )
+    };
     let mut pkt = Packet {
         family: Family::V6,
-        proto: ip.next_hdr,
+        proto: next_hdr,
         has_ports: false,
         fragment: false,
         sport: 0,
         dport: 0,
-        src: words(ip.src_addr),
-        dst: words(ip.dst_addr),
+        src,
+        dst,
     };
     let base = l3 + 40;
     let mut ext = 0usize;
@@ -93,14 +112,4 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         Ok(()) => Parsed::Ip(pkt),
         Err(last) => last,
     }
-}
-
-#[inline(always)]
-fn words(a: [u8; 16]) -> [u32; 4] {
-    [
-        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
-        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
-        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
-        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
-    ]
 }

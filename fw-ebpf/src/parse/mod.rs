@@ -60,6 +60,16 @@ pub(crate) fn read<T: Copy>(start: usize, end: usize, off: usize) -> Option<T> {
     ptr_at::<T>(start, end, off).map(|p| unsafe { core::ptr::read_unaligned(p) })
 }
 
+/// Reads the four bytes at `addr` as a native word (network order kept).
+///
+/// # Safety
+/// `addr .. addr + 4` must lie inside the frame.
+#[inline(always)]
+pub(crate) unsafe fn word_at(addr: usize) -> u32 {
+    // SAFETY: the caller guarantees the bytes are in the frame.
+    unsafe { core::ptr::read_unaligned(addr as *const u32) }
+}
+
 /// Parses the frame between `start` and `end`.
 #[inline(always)]
 pub fn parse(start: usize, end: usize) -> Parsed {
