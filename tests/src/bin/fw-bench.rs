@@ -4,7 +4,7 @@
 //! timed in the same run; then rule-set apply times.
 //!
 //! Every timing is the kernel's own average over `REPEAT` runs of one
-//! BPF_PROG_TEST_RUN call (the median of `ROUNDS` calls); each probe's
+//! BPF_PROG_TEST_RUN call (median and minimum of `ROUNDS` calls); each probe's
 //! verdict is checked against the reference classifier first.
 
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ use fw_tests::{
 
 const SIZES: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
 const REPEAT: u32 = 1_000_000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -40,8 +40,12 @@ struct Cell {
     rules: usize,
     family: Family,
     pos: Position,
+    /// Medians.
     fw: f64,
     empty: f64,
+    /// Minima (the least disturbed runs).
+    fw_min: f64,
+    empty_min: f64,
 }
 
 fn main() {
@@ -95,10 +99,13 @@ fn main() {
                     fw.push(rig.xdp_ns(&frame, REPEAT));
                     base.push(f64::from(empty.test_run(&frame, REPEAT).expect("empty").0));
                 }
+                let min = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);
                 cells.push(Cell {
                     rules: n,
                     family,
                     pos,
+                    fw_min: min(&fw),
+                    empty_min: min(&base),
                     fw: median(fw),
                     empty: median(base),
                 });
@@ -107,29 +114,37 @@ fn main() {
     }
 
     println!(
-        "## Per-packet cost (BPF_PROG_TEST_RUN, XDP, ns/packet, median of {ROUNDS} x {REPEAT} runs)\n"
+        "## Per-packet cost (BPF_PROG_TEST_RUN, XDP, ns/packet, median and minimum of {ROUNDS} calls of {REPEAT} runs)\n"
     );
-    println!("| rules | family | first match | fw | empty XDP | fw - empty |");
-    println!("|------:|--------|-------------|---:|----------:|-----------:|");
+    println!(
+        "| rules | family | first match | fw | empty | fw - empty | min fw | min empty | min fw - min empty |"
+    );
+    println!(
+        "|------:|--------|-------------|---:|------:|-----------:|-------:|----------:|-------------------:|"
+    );
+    let fam = |f: Family| if f == Family::V4 { "IPv4" } else { "IPv6" };
     for c in &cells {
         println!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
             c.rules,
-            if c.family == Family::V4 {
-                "IPv4"
-            } else {
-                "IPv6"
-            },
+            fam(c.family),
             c.pos.name(),
             c.fw,
             c.empty,
-            c.fw - c.empty
+            c.fw - c.empty,
+            c.fw_min,
+            c.empty_min,
+            c.fw_min - c.empty_min
         );
     }
     let (lo, hi) = (sizes[0], sizes[sizes.len() - 1]);
-    println!("\n## Scaling: cost at {hi} rules / cost at {lo} rules\n");
-    println!("| family | first match | at {lo} | at {hi} | ratio | max over empty |");
-    println!("|--------|-------------|------:|-----------:|------:|---------------:|");
+    println!("\n## Scaling: cost at {hi} rules / cost at {lo} rules (medians; minima)\n");
+    println!(
+        "| family | first match | ratio of medians | ratio of minima | max median over empty | max min over min empty |"
+    );
+    println!(
+        "|--------|-------------|-----------------:|----------------:|----------------------:|-----------------------:|"
+    );
     for family in [Family::V4, Family::V6] {
         for pos in Position::ALL {
             let of = |n: usize| {
@@ -138,19 +153,19 @@ fn main() {
                     .find(|c| c.rules == n && c.family == family && c.pos == pos)
                     .expect("cell")
             };
-            let over = cells
-                .iter()
-                .filter(|c| c.family == family && c.pos == pos)
-                .map(|c| c.fw - c.empty)
+            let mine = || cells.iter().filter(|c| c.family == family && c.pos == pos);
+            let over = mine().map(|c| c.fw - c.empty).fold(f64::MIN, f64::max);
+            let over_min = mine()
+                .map(|c| c.fw_min - c.empty_min)
                 .fold(f64::MIN, f64::max);
             println!(
-                "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1} |",
-                if family == Family::V4 { "IPv4" } else { "IPv6" },
+                "| {} | {} | {:.2} | {:.2} | {:.0} | {:.0} |",
+                fam(family),
                 pos.name(),
-                of(lo).fw,
-                of(hi).fw,
                 of(hi).fw / of(lo).fw,
-                over
+                of(hi).fw_min / of(lo).fw_min,
+                over,
+                over_min
             );
         }
     }
