@@ -11,13 +11,13 @@ use fw_common::{
     Action, Direction, Family, Reason, Verdict,
     rules::{
         Filter, KeyV4, KeyV6, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE,
-        SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_hash_v4, filter_hash_v6_parts, filter_slot,
-        list_index, shape_id, small_fields,
+        SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_absent, filter_hash_v4, filter_hash_v6_parts,
+        filter_slot, list_index, shape_id, small_fields,
     },
 };
 
 use crate::{
-    maps::{CONFIG, FILTER, RULES_V4, RULES_V6, RULESET},
+    maps::{CONFIG, EntriesV4, EntriesV6, FILTER, RULES_V4, RULES_V6, RULESET},
     parse::Packet,
 };
 
@@ -50,10 +50,8 @@ struct Best {
 
 impl Best {
     #[inline(always)]
-    fn offer(&mut self, e: Option<*const RuleEntry>) {
+    fn offer(&mut self, e: Option<RuleEntry>) {
         if let Some(e) = e {
-            // SAFETY: a value pointer returned by the lookup helper.
-            let e = unsafe { core::ptr::read(e) };
             if e.prio < self.prio {
                 self.prio = e.prio;
                 self.rule_id = e.rule_id;
@@ -110,59 +108,14 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
     let found = match pkt.family {
         Family::V4 => match RULES_V4.get(slot) {
             Some(inner) => {
-                search(hdr, &probe, &mut best, |d, base| {
-                    let key = KeyV4 {
-                        shape: base.shape,
-                        proto: base.proto,
-                        _pad: 0,
-                        sport_class: base.sport_class,
-                        dport_class: base.dport_class,
-                        ifindex: base.ifindex,
-                        src: pkt.src[0] & d.src_mask[0],
-                        dst: pkt.dst[0] & d.dst_mask[0],
-                    };
-                    if absent(filter, d, filter_hash_v4(&key)) {
-                        return None;
-                    }
-                    inner.get_ptr(&key)
-                });
+                search(hdr, &probe, &mut best, &V4 { pkt, inner, filter });
                 true
             }
             None => false,
         },
         Family::V6 => match RULES_V6.get(slot) {
             Some(inner) => {
-                search(hdr, &probe, &mut best, |d, base| {
-                    let src = [
-                        pkt.src[0] & d.src_mask[0],
-                        pkt.src[1] & d.src_mask[1],
-                        pkt.src[2] & d.src_mask[2],
-                        pkt.src[3] & d.src_mask[3],
-                    ];
-                    let dst = [
-                        pkt.dst[0] & d.dst_mask[0],
-                        pkt.dst[1] & d.dst_mask[1],
-                        pkt.dst[2] & d.dst_mask[2],
-                        pkt.dst[3] & d.dst_mask[3],
-                    ];
-                    let small =
-                        small_fields(base.proto, base.sport_class, base.dport_class, base.ifindex);
-                    // The key is written only when the filter lets it through.
-                    if absent(filter, d, filter_hash_v6_parts(&src, &dst, small)) {
-                        return None;
-                    }
-                    let key = KeyV6 {
-                        shape: base.shape,
-                        proto: base.proto,
-                        _pad: 0,
-                        sport_class: base.sport_class,
-                        dport_class: base.dport_class,
-                        ifindex: base.ifindex,
-                        src,
-                        dst,
-                    };
-                    inner.get_ptr(&key)
-                });
+                search(hdr, &probe, &mut best, &V6 { pkt, inner, filter });
                 true
             }
             None => false,
@@ -195,7 +148,7 @@ fn absent(filter: &Filter, d: &ShapeDesc, hash: u64) -> bool {
         return false;
     }
     let (word, mask) = filter_slot(hash, d.filter_off, bits);
-    filter.words[word] & mask == 0
+    filter_absent(filter.words[word], mask)
 }
 
 /// The shape-independent part of a key.
@@ -207,13 +160,91 @@ struct KeyBase {
     ifindex: u32,
 }
 
-/// Walks the shapes of the probe's list; `lookup` builds the family's key
-/// from the shape's masks and looks it up.
+/// One family's entries: builds the key of a shape from the packet, tries
+/// the filter, looks the key up.
+trait Table {
+    /// The entry of the packet's key in shape `d`, if any.
+    fn lookup(&self, d: &ShapeDesc, base: &KeyBase) -> Option<RuleEntry>;
+}
+
+/// The IPv4 entries of the live slot.
+struct V4<'a> {
+    pkt: &'a Packet,
+    inner: &'a EntriesV4,
+    filter: &'a Filter,
+}
+
+impl Table for V4<'_> {
+    #[inline(always)]
+    fn lookup(&self, d: &ShapeDesc, base: &KeyBase) -> Option<RuleEntry> {
+        let key = KeyV4 {
+            shape: base.shape,
+            proto: base.proto,
+            _pad: 0,
+            sport_class: base.sport_class,
+            dport_class: base.dport_class,
+            ifindex: base.ifindex,
+            src: self.pkt.src[0] & d.src_mask[0],
+            dst: self.pkt.dst[0] & d.dst_mask[0],
+        };
+        if absent(self.filter, d, filter_hash_v4(&key)) {
+            return None;
+        }
+        // SAFETY: a value pointer returned by the lookup helper.
+        self.inner
+            .get_ptr(&key)
+            .map(|e| unsafe { core::ptr::read(e) })
+    }
+}
+
+/// The IPv6 entries of the live slot.
+struct V6<'a> {
+    pkt: &'a Packet,
+    inner: &'a EntriesV6,
+    filter: &'a Filter,
+}
+
+impl Table for V6<'_> {
+    #[inline(always)]
+    fn lookup(&self, d: &ShapeDesc, base: &KeyBase) -> Option<RuleEntry> {
+        let (p, m) = (&self.pkt, d);
+        let src = [
+            p.src[0] & m.src_mask[0],
+            p.src[1] & m.src_mask[1],
+            p.src[2] & m.src_mask[2],
+            p.src[3] & m.src_mask[3],
+        ];
+        let dst = [
+            p.dst[0] & m.dst_mask[0],
+            p.dst[1] & m.dst_mask[1],
+            p.dst[2] & m.dst_mask[2],
+            p.dst[3] & m.dst_mask[3],
+        ];
+        let small = small_fields(base.proto, base.sport_class, base.dport_class, base.ifindex);
+        // The key is written only when the filter lets it through.
+        if absent(self.filter, d, filter_hash_v6_parts(&src, &dst, small)) {
+            return None;
+        }
+        let key = KeyV6 {
+            shape: base.shape,
+            proto: base.proto,
+            _pad: 0,
+            sport_class: base.sport_class,
+            dport_class: base.dport_class,
+            ifindex: base.ifindex,
+            src,
+            dst,
+        };
+        // SAFETY: a value pointer returned by the lookup helper.
+        self.inner
+            .get_ptr(&key)
+            .map(|e| unsafe { core::ptr::read(e) })
+    }
+}
+
+/// Walks the shapes of the probe's list, looking each up in `table`.
 #[inline(always)]
-fn search<F>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, lookup: F)
-where
-    F: Fn(&ShapeDesc, &KeyBase) -> Option<*const RuleEntry>,
-{
+fn search<T: Table>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, table: &T) {
     let list = &hdr.lists[probe.list & 3];
     let count = list.count as usize;
     for i in 0..MAX_SHAPES {
@@ -247,6 +278,6 @@ where
                 0
             },
         };
-        best.offer(lookup(d, &base));
+        best.offer(table.lookup(d, &base));
     }
 }
