@@ -17,6 +17,7 @@ pub mod config;
 pub mod maps;
 pub mod reason;
 pub mod rules;
+pub mod scratch;
 pub mod stats;
 
 pub use action::{Action, Direction, Family, Verdict};

@@ -9,6 +9,7 @@ use core::mem::size_of;
 use crate::{
     config::{CONFIG_ENTRIES, Config},
     rules::{FILTER_ENTRIES, Filter, MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
+    scratch::{ParsedPacket, SCRATCH_ENTRIES},
     stats::{Counter, STATS_ENTRIES},
 };
 
@@ -22,6 +23,8 @@ pub const RULES_V4: &str = "RULES_V4";
 pub const RULES_V6: &str = "RULES_V6";
 /// Name of the per-slot negative filter.
 pub const FILTER: &str = "FILTER";
+/// Name of the per-CPU scratch slot of the parsed packet.
+pub const SCRATCH: &str = "SCRATCH";
 /// Name of the reason counters.
 pub const STATS: &str = "STATS";
 /// Name of the per-rule counters.
@@ -41,7 +44,7 @@ pub struct MapSpec {
 }
 
 /// Every map of the data plane.
-pub const ALL: [MapSpec; 7] = [
+pub const ALL: [MapSpec; 8] = [
     MapSpec {
         name: CONFIG,
         key_size: 4,
@@ -71,6 +74,12 @@ pub const ALL: [MapSpec; 7] = [
         key_size: 4,
         value_size: size_of::<Filter>() as u32,
         max_entries: FILTER_ENTRIES,
+    },
+    MapSpec {
+        name: SCRATCH,
+        key_size: 4,
+        value_size: size_of::<ParsedPacket>() as u32,
+        max_entries: SCRATCH_ENTRIES,
     },
     MapSpec {
         name: STATS,

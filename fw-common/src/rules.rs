@@ -95,7 +95,15 @@ pub struct KeyV4 {
 }
 assert_size!(KeyV4, 20);
 
-/// Key of the IPv6 entry map (`RULES_V6` inner maps); fields as in [`KeyV4`].
+/// Key of the IPv6 entry map (`RULES_V6` inner maps): as [`KeyV4`], but the
+/// masked addresses (32 bytes) are replaced by a 64-bit fingerprint of them
+/// ([`filter_hash_v6_parts`], which also feeds the filter), and the
+/// addresses themselves live in the value ([`EntryV6`]) to be compared after
+/// the lookup. A 20-byte key hashes and compares much faster than a 44-byte
+/// one. The compiler refuses a rule set in which two entries of one shape
+/// share a fingerprint (about 1 in 10^7 for a million entries), so a
+/// fingerprint names at most one address pair and a packet whose addresses
+/// differ from its entry's is in no entry of that shape.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyV6 {
@@ -111,14 +119,33 @@ pub struct KeyV6 {
     pub dport_class: u16,
     /// Interface index.
     pub ifindex: u32,
+    /// [`fingerprint`] of the masked addresses and the fields above.
+    pub fp: [u32; 2],
+}
+assert_size!(KeyV6, 20);
+
+/// Value of the IPv6 entry map: the entry and the masked addresses its
+/// fingerprint stands for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryV6 {
+    /// The rule entry.
+    pub entry: RuleEntry,
     /// Masked source address, four network-order words.
     pub src: [u32; 4],
     /// Masked destination address, four network-order words.
     pub dst: [u32; 4],
 }
-assert_size!(KeyV6, 44);
+assert_size!(EntryV6, 44);
 
-/// Value of both entry maps.
+/// The key's form of a 64-bit hash.
+#[inline(always)]
+#[must_use]
+pub const fn fingerprint(hash: u64) -> [u32; 2] {
+    [(hash >> 32) as u32, hash as u32]
+}
+
+/// Value of the IPv4 entry map (and the first part of [`EntryV6`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuleEntry {
@@ -149,9 +176,9 @@ pub struct ShapeDesc {
     pub flags: u32,
     /// First word of this shape's region in the slot's [`Filter`].
     pub filter_off: u32,
-    /// log2 of the region's size in bits (6 ..= [`FILTER_MAX_BITS`]); 0:
-    /// no filter, always look up.
-    pub filter_bits: u32,
+    /// The region's size in words (1 ..= [`FILTER_WORDS`]); 0: no filter,
+    /// always look up.
+    pub filter_words: u32,
 }
 assert_size!(ShapeDesc, 48);
 
@@ -210,7 +237,7 @@ pub const FILTER_WORDS: usize = 1 << 17;
 pub const FILTER_MAX_BITS: u32 = 23;
 
 /// The per-slot negative filter (value of `FILTER`, one per slot): regions
-/// of `2^filter_bits` bits, one per shape, at `filter_off`.
+/// of `filter_words` words, one per shape, at `filter_off`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Filter {
@@ -253,20 +280,15 @@ pub const fn filter_hash_v4(k: &KeyV4) -> u64 {
     finish(a.wrapping_mul(K1) ^ b.wrapping_mul(K2))
 }
 
-/// The filter hash of an IPv6 key.
+/// The filter hash of an IPv6 key: its fingerprint.
 #[inline(always)]
 #[must_use]
 pub const fn filter_hash_v6(k: &KeyV6) -> u64 {
-    filter_hash_v6_parts(
-        &k.src,
-        &k.dst,
-        small_fields(k.proto, k.sport_class, k.dport_class, k.ifindex),
-    )
+    ((k.fp[0] as u64) << 32) | k.fp[1] as u64
 }
 
-/// [`filter_hash_v6`] from the key's parts, so the data plane can test the
-/// filter before it writes a key for the lookup; `small` is
-/// [`small_fields`] of the key.
+/// The hash of an IPv6 key's parts: its fingerprint and its filter hash;
+/// `small` is [`small_fields`] of the key.
 #[inline(always)]
 #[must_use]
 pub const fn filter_hash_v6_parts(src: &[u32; 4], dst: &[u32; 4], small: u64) -> u64 {
@@ -283,24 +305,20 @@ pub const fn filter_hash_v6_parts(src: &[u32; 4], dst: &[u32; 4], small: u64) ->
     )
 }
 
-/// Where a hash falls in a shape's region: (word index in the filter, the
-/// three bits of that word that must all be set). A region of `2^bits`
-/// bits is `2^(bits - 6)` words; the word comes from the hash's top bits,
-/// the three bit positions from its middle bits (a Bloom filter blocked to
-/// one word: one load, about 3% false positives at 8 bits per entry).
-/// `bits` must be in 6 ..= [`FILTER_MAX_BITS`].
+/// Where a hash falls in a shape's region of `words` words (at least 1):
+/// (word index in the filter, the three bits of that word that must all be
+/// set). The word comes from the hash's top half by multiply-shift range
+/// reduction, the three bit positions from bits 14..32 (a Bloom filter
+/// blocked to one word: one load, about 3% false positives at 8 bits per
+/// entry). No branch, so the verifier has no paths to multiply.
 #[inline(always)]
 #[must_use]
-pub const fn filter_slot(hash: u64, off: u32, bits: u32) -> (usize, u64) {
-    let word = if bits > 6 {
-        (hash >> (64 - (bits - 6))) as usize
-    } else {
-        0
-    };
-    let mask = (1u64 << ((hash >> 20) & 63))
-        | (1u64 << ((hash >> 26) & 63))
-        | (1u64 << ((hash >> 32) & 63));
-    ((off as usize + word) & (FILTER_WORDS - 1), mask)
+pub const fn filter_slot(hash: u64, off: u32, words: u32) -> (usize, u64) {
+    let word = ((hash >> 32) * words as u64) >> 32;
+    let mask = (1u64 << ((hash >> 14) & 63))
+        | (1u64 << ((hash >> 20) & 63))
+        | (1u64 << ((hash >> 26) & 63));
+    ((off as usize + word as usize) & (FILTER_WORDS - 1), mask)
 }
 
 /// True when `word` (from [`filter_slot`]) proves the key absent.
@@ -313,6 +331,7 @@ pub const fn filter_absent(word: u64, mask: u64) -> bool {
 pod!(
     KeyV4,
     KeyV6,
+    EntryV6,
     RuleEntry,
     ShapeDesc,
     ShapeList,

@@ -12,6 +12,7 @@ mod core;
 mod maps;
 mod parse;
 mod policy;
+mod scratch;
 mod stats;
 
 use aya_ebpf::{

@@ -9,9 +9,10 @@ use aya_ebpf::{
 use fw_common::{
     config::{CONFIG_ENTRIES, Config},
     rules::{
-        ENTRY_MAP_FLAGS, FILTER_ENTRIES, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
+        ENTRY_MAP_FLAGS, EntryV6, FILTER_ENTRIES, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
         RULESET_ENTRIES, RuleEntry, RulesetHeader, SLOTS,
     },
+    scratch::{ParsedPacket, SCRATCH_ENTRIES},
     stats::{Counter, STATS_ENTRIES},
 };
 
@@ -20,7 +21,7 @@ pub type EntriesV4 =
     HashMap<KeyV4, RuleEntry, { MAX_ENTRIES as usize }, { ENTRY_MAP_FLAGS as usize }>;
 /// Inner map type of `RULES_V6`: IPv6 entries of one slot.
 pub type EntriesV6 =
-    HashMap<KeyV6, RuleEntry, { MAX_ENTRIES as usize }, { ENTRY_MAP_FLAGS as usize }>;
+    HashMap<KeyV6, EntryV6, { MAX_ENTRIES as usize }, { ENTRY_MAP_FLAGS as usize }>;
 
 #[btf_map]
 pub static CONFIG: Array<Config, { CONFIG_ENTRIES as usize }> = Array::new();
@@ -36,6 +37,9 @@ pub static RULES_V6: ArrayOfMaps<EntriesV6, { SLOTS as usize }> = ArrayOfMaps::n
 
 #[btf_map]
 pub static FILTER: Array<Filter, { FILTER_ENTRIES as usize }> = Array::new();
+
+#[btf_map]
+pub static SCRATCH: PerCpuArray<ParsedPacket, { SCRATCH_ENTRIES as usize }> = PerCpuArray::new();
 
 #[btf_map]
 pub static STATS: PerCpuArray<Counter, { STATS_ENTRIES as usize }> = PerCpuArray::new();

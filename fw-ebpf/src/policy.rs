@@ -12,7 +12,7 @@ use fw_common::{
     rules::{
         Filter, KeyV4, KeyV6, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE,
         SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_absent, filter_hash_v4, filter_hash_v6_parts,
-        filter_slot, list_index, shape_id, small_fields,
+        filter_slot, fingerprint, list_index, shape_id, small_fields,
     },
 };
 
@@ -41,23 +41,35 @@ struct Probe {
     has_ports: bool,
 }
 
-/// Best match so far.
-struct Best {
-    prio: u32,
-    rule_id: u32,
-    action: u8,
-}
+/// Best match so far, packed in one word as `prio << 40 | action << 32 |
+/// rule_id`, so that keeping the lower of two is one branchless minimum:
+/// fewer paths for the verifier to walk in the shape loop.
+struct Best(u64);
 
 impl Best {
+    /// No match yet (above every packed entry: prio < 2^18).
+    const NONE: u64 = u64::MAX >> 2;
+
     #[inline(always)]
     fn offer(&mut self, e: Option<RuleEntry>) {
         if let Some(e) = e {
-            if e.prio < self.prio {
-                self.prio = e.prio;
-                self.rule_id = e.rule_id;
-                self.action = e.action;
-            }
+            let cand =
+                (u64::from(e.prio) << 40) | (u64::from(e.action) << 32) | u64::from(e.rule_id);
+            // min(best, cand) without a branch: both are below 2^62.
+            let diff = self.0.wrapping_sub(cand);
+            let mask = ((diff as i64) >> 63) as u64;
+            self.0 = cand.wrapping_add(diff & mask);
         }
+    }
+
+    #[inline(always)]
+    fn prio(&self) -> u32 {
+        (self.0 >> 40) as u32
+    }
+
+    #[inline(always)]
+    fn found(&self) -> bool {
+        self.0 != Self::NONE
     }
 }
 
@@ -100,11 +112,7 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
         ifindex,
         has_ports: pkt.has_ports,
     };
-    let mut best = Best {
-        prio: u32::MAX,
-        rule_id: 0,
-        action: 0,
-    };
+    let mut best = Best(Best::NONE);
     let found = match pkt.family {
         Family::V4 => match RULES_V4.get(slot) {
             Some(inner) => {
@@ -124,11 +132,11 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
     if !found {
         return NO_RULESET;
     }
-    if best.prio != u32::MAX {
+    if best.found() {
         Decision {
-            verdict: Action::from_u8(best.action).verdict(),
+            verdict: Action::from_u8((best.0 >> 32) as u8).verdict(),
             reason: Reason::Rule,
-            rule: Some(best.rule_id),
+            rule: Some(best.0 as u32),
         }
     } else {
         let policy = hdr.default_policy[dir as usize & 1];
@@ -143,11 +151,10 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
 /// True when the shape's filter proves no entry has a key of this hash.
 #[inline(always)]
 fn absent(filter: &Filter, d: &ShapeDesc, hash: u64) -> bool {
-    let bits = d.filter_bits;
-    if bits < 6 || bits > fw_common::rules::FILTER_MAX_BITS {
+    if d.filter_words == 0 {
         return false;
     }
-    let (word, mask) = filter_slot(hash, d.filter_off, bits);
+    let (word, mask) = filter_slot(hash, d.filter_off, d.filter_words);
     filter_absent(filter.words[word], mask)
 }
 
@@ -221,8 +228,8 @@ impl Table for V6<'_> {
             p.dst[3] & m.dst_mask[3],
         ];
         let small = small_fields(base.proto, base.sport_class, base.dport_class, base.ifindex);
-        // The key is written only when the filter lets it through.
-        if absent(self.filter, d, filter_hash_v6_parts(&src, &dst, small)) {
+        let hash = filter_hash_v6_parts(&src, &dst, small);
+        if absent(self.filter, d, hash) {
             return None;
         }
         let key = KeyV6 {
@@ -232,13 +239,22 @@ impl Table for V6<'_> {
             sport_class: base.sport_class,
             dport_class: base.dport_class,
             ifindex: base.ifindex,
-            src,
-            dst,
+            fp: fingerprint(hash),
         };
+        let e = self.inner.get_ptr(&key)?;
         // SAFETY: a value pointer returned by the lookup helper.
-        self.inner
-            .get_ptr(&key)
-            .map(|e| unsafe { core::ptr::read(e) })
+        let e = unsafe { &*e };
+        // The fingerprint names one address pair; another pair is in no
+        // entry of this shape. (One branch, not eight: fewer verifier paths.)
+        let diff = (e.src[0] ^ src[0])
+            | (e.src[1] ^ src[1])
+            | (e.src[2] ^ src[2])
+            | (e.src[3] ^ src[3])
+            | (e.dst[0] ^ dst[0])
+            | (e.dst[1] ^ dst[1])
+            | (e.dst[2] ^ dst[2])
+            | (e.dst[3] ^ dst[3]);
+        if diff == 0 { Some(e.entry) } else { None }
     }
 }
 
@@ -248,11 +264,16 @@ fn search<T: Table>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, table: 
     let list = &hdr.lists[probe.list & 3];
     let count = list.count as usize;
     for i in 0..MAX_SHAPES {
-        if i >= count {
-            break;
-        }
         let d = &list.shapes[i];
-        if best.prio < d.min_prio {
+        // One exit test per shape: past the last shape, or no remaining shape
+        // can beat the best match (best.prio < min_prio). Computed, not
+        // compared: comparisons would teach the verifier ranges for `best`
+        // and `count` on each path, and states with different ranges do not
+        // prune (together they doubled its work). black_box keeps LLVM from
+        // turning the arithmetic back into comparisons.
+        let beaten = u64::from(best.prio()).wrapping_sub(u64::from(d.min_prio));
+        let past = (i as u64).wrapping_sub(count as u64) ^ (1 << 63);
+        if core::hint::black_box(beaten | past) >> 63 != 0 {
             break;
         }
         let f = d.flags;

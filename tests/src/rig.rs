@@ -158,14 +158,32 @@ impl Rig {
     }
 
     /// The XDP program's size: (instructions after verification, bytes of
-    /// JITed code).
+    /// JITed code, instructions the verifier processed).
     ///
     /// # Panics
     /// When the program's info cannot be read.
     #[must_use]
-    pub fn xdp_size(&self) -> (u32, u32) {
+    pub fn xdp_size(&self) -> (u32, u32, u32) {
         let info = self.xdp.info().expect("prog info");
-        (info.size_translated().unwrap_or(0) / 8, info.size_jitted())
+        (
+            info.size_translated().unwrap_or(0) / 8,
+            info.size_jitted(),
+            info.verified_instruction_count().unwrap_or(0),
+        )
+    }
+
+    /// The TC program's size, as [`Self::xdp_size`].
+    ///
+    /// # Panics
+    /// When the program's info cannot be read.
+    #[must_use]
+    pub fn tc_size(&self) -> (u32, u32, u32) {
+        let info = self.tc.info().expect("prog info");
+        (
+            info.size_translated().unwrap_or(0) / 8,
+            info.size_jitted(),
+            info.verified_instruction_count().unwrap_or(0),
+        )
     }
 
     /// A reason counter.

@@ -169,16 +169,24 @@ pub fn rules(n: usize, seed: u64) -> Vec<StoredRule> {
         .collect()
 }
 
-/// The probe packet of `family` for `pos` (incoming TCP).
+/// Probe packets per (family, position): their sources differ, so a
+/// measurement averages over where they fall in the shapes' filters.
+pub const PROBES: u8 = 16;
+
+/// Probe packet `k` (< [`PROBES`]) of `family` for `pos` (incoming TCP to
+/// port 9000): early from the first rule's host (`k` varies the source
+/// port), late from hosts of the last rule's network, none from hosts no
+/// rule names.
 #[must_use]
-pub fn probe(family: Family, pos: Position) -> Pkt {
+pub fn probe(family: Family, pos: Position, k: u8) -> Pkt {
+    let h = u16::from(k) + 1;
     let (src, dst) = match (family, pos) {
-        (Family::V4, Position::Early) => ("192.0.2.66", "192.0.2.1"),
-        (Family::V4, Position::Late) => ("198.51.100.7", "192.0.2.1"),
-        (Family::V4, Position::None) => ("203.0.113.9", "192.0.2.1"),
-        (Family::V6, Position::Early) => ("2001:db8:66::66", "2001:db8:1::1"),
-        (Family::V6, Position::Late) => ("2001:db8:51::7", "2001:db8:1::1"),
-        (Family::V6, Position::None) => ("2001:db8:99::9", "2001:db8:1::1"),
+        (Family::V4, Position::Early) => ("192.0.2.66".to_owned(), "192.0.2.1"),
+        (Family::V4, Position::Late) => (format!("198.51.100.{h}"), "192.0.2.1"),
+        (Family::V4, Position::None) => (format!("203.0.113.{h}"), "192.0.2.1"),
+        (Family::V6, Position::Early) => ("2001:db8:66::66".to_owned(), "2001:db8:1::1"),
+        (Family::V6, Position::Late) => (format!("2001:db8:51::{h:x}"), "2001:db8:1::1"),
+        (Family::V6, Position::None) => (format!("2001:db8:99::{h:x}"), "2001:db8:1::1"),
     };
-    Pkt::new(src, dst, L4::Tcp(40000, 9000))
+    Pkt::new(&src, dst, L4::Tcp(40000 + h, 9000))
 }

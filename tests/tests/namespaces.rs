@@ -13,7 +13,7 @@ use std::{
 
 use fw_common::{
     abi::ABI_VERSION,
-    rules::{KeyV4, KeyV6, RuleEntry, RulesetHeader},
+    rules::{EntryV6, KeyV4, KeyV6, RuleEntry, RulesetHeader},
 };
 use fw_ctl::loader::{Dataplane, Pins};
 use fw_tests::{
@@ -153,7 +153,7 @@ struct Snapshot {
     /// The live slot's header, as a digest (it is 256 KiB).
     header: u64,
     v4: Vec<(KeyV4, RuleEntry)>,
-    v6: Vec<(KeyV6, RuleEntry)>,
+    v6: Vec<(KeyV6, EntryV6)>,
     generation: u64,
 }
 

@@ -790,3 +790,41 @@ fn default_policies_and_swaps() {
     let _ = rig.verdict(Direction::In, &frame);
     assert_eq!(rig.rule(id).packets, 2);
 }
+
+/// An IPv6 entry is found by a fingerprint of the masked addresses; the
+/// addresses stored beside it must match too. Here the stored address of
+/// the only entry is changed, as if another address had hashed alike: the
+/// packet with the fingerprint's address no longer matches.
+#[test]
+fn ipv6_fingerprint_hit_needs_the_stored_addresses() {
+    let mut rig = Rig::new();
+    let list = rules(&["deny from 2001:db8::66"]);
+    let ids: Vec<u32> = list.iter().map(|r| r.id).collect();
+    let allow_in = Defaults {
+        incoming: Action::Allow,
+        outgoing: Action::Allow,
+    };
+    let frame = Pkt::new("2001:db8::66", "2001:db8:1::1", L4::Tcp(4000, 22)).bytes();
+    let c = rig.compile(&list, allow_in);
+    assert_eq!(c.v6.len(), 1);
+    rig.dp.apply(&c, &ids).expect("apply");
+    check(
+        &rig,
+        "intact entry",
+        Direction::In,
+        &frame,
+        Verdict::Drop,
+        Moves::Rule(list[0].id),
+    );
+    let mut c = rig.compile(&list, allow_in);
+    c.v6[0].1.src[3] ^= 0x0100_0000;
+    rig.dp.apply(&c, &[]).expect("apply");
+    check(
+        &rig,
+        "same fingerprint, other address",
+        Direction::In,
+        &frame,
+        Verdict::Pass,
+        Moves::Reason(Reason::Policy),
+    );
+}

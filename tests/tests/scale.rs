@@ -88,7 +88,9 @@ fn one_hundred_thousand_rules_load_and_enforce() {
     let mut packets: Vec<Pkt> = Vec::new();
     for family in [Family::V4, Family::V6] {
         for pos in Position::ALL {
-            packets.push(workload::probe(family, pos));
+            for k in 0..workload::PROBES {
+                packets.push(workload::probe(family, pos, k));
+            }
         }
     }
     // Rules spread over the whole list, both families.

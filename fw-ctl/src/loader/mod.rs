@@ -29,7 +29,9 @@ use fw_common::{
     abi::{ABI_VERSION, MAGIC},
     config::Config,
     maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
-    rules::{ENTRY_MAP_FLAGS, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader},
+    rules::{
+        ENTRY_MAP_FLAGS, EntryV6, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader,
+    },
     stats::{Counter, stats_index},
 };
 pub use pins::Pins;
@@ -97,7 +99,7 @@ fn map_err(name: &'static str, op: &'static str) -> impl FnOnce(MapError) -> Loa
 }
 
 /// The live slot's IPv4 and IPv6 entries.
-pub type LiveEntries = (Vec<(KeyV4, RuleEntry)>, Vec<(KeyV6, RuleEntry)>);
+pub type LiveEntries = (Vec<(KeyV4, RuleEntry)>, Vec<(KeyV6, EntryV6)>);
 
 /// Handles on the pinned maps of one instance.
 pub struct Dataplane {
@@ -105,7 +107,7 @@ pub struct Dataplane {
     config: Array<MapData, Config>,
     ruleset: Array<MapData, RulesetHeader>,
     rules_v4: ArrayOfMaps<MapData, HashMap<MapData, KeyV4, RuleEntry>>,
-    rules_v6: ArrayOfMaps<MapData, HashMap<MapData, KeyV6, RuleEntry>>,
+    rules_v6: ArrayOfMaps<MapData, HashMap<MapData, KeyV6, EntryV6>>,
     filter: Array<MapData, Filter>,
     stats: PerCpuArray<MapData, Counter>,
     rule_stats: PerCpuArray<MapData, Counter>,
@@ -283,7 +285,7 @@ impl Dataplane {
                 .map_err(map_err(names::RULES_V4, "fill inner map"))?;
         }
         let mut h6 =
-            HashMap::<MapData, KeyV6, RuleEntry>::create(capacity(c.v6.len()), ENTRY_MAP_FLAGS)
+            HashMap::<MapData, KeyV6, EntryV6>::create(capacity(c.v6.len()), ENTRY_MAP_FLAGS)
                 .map_err(map_err(names::RULES_V6, "create inner map"))?;
         for (k, v) in &c.v6 {
             h6.insert(k, v, 0)

@@ -17,9 +17,10 @@
 use std::collections::{HashMap, hash_map::Entry};
 
 use fw_common::rules::{
-    FILTER_MAX_BITS, FILTER_WORDS, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES, MAX_SHAPES, PORTS,
-    RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc,
-    filter_hash_v4, filter_hash_v6, filter_slot, list_index, shape_id,
+    EntryV6, FILTER_MAX_BITS, FILTER_WORDS, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
+    MAX_SHAPES, PORTS, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO,
+    SHAPE_SPORT, ShapeDesc, filter_hash_v4, filter_hash_v6, filter_hash_v6_parts, filter_slot,
+    fingerprint, list_index, shape_id, small_fields,
 };
 use ipnet::IpNet;
 
@@ -80,6 +81,13 @@ pub enum CompileError {
         /// The limit.
         max: u32,
     },
+    /// Two IPv6 entries of one shape have the same 64-bit fingerprint (about
+    /// one chance in 10^7 for a million entries).
+    #[error(
+        "two IPv6 rules of this set hash to the same fingerprint; change one of them \
+         (e.g. its order) and apply again"
+    )]
+    FingerprintCollision,
     /// A rule id outside the counter array.
     #[error("rule id {0} is out of range (max {MAX_RULES})")]
     BadRuleId(u32),
@@ -92,7 +100,7 @@ pub struct Compiled {
     /// IPv4 entries.
     pub v4: Vec<(KeyV4, RuleEntry)>,
     /// IPv6 entries.
-    pub v6: Vec<(KeyV6, RuleEntry)>,
+    pub v6: Vec<(KeyV6, EntryV6)>,
     /// The negative filter of the shapes.
     pub filter: Box<Filter>,
 }
@@ -314,14 +322,14 @@ pub fn compile(
                 min_prio: *min_prio,
                 flags: k.flags,
                 filter_off: 0,
-                filter_bits: 0,
+                filter_words: 0,
             };
         }
     }
 
     // Pass 2: entries.
     let mut v4: HashMap<KeyV4, RuleEntry> = HashMap::new();
-    let mut v6: HashMap<KeyV6, RuleEntry> = HashMap::new();
+    let mut v6: HashMap<KeyV6, EntryV6> = HashMap::new();
     for (prio, (sr, res)) in rules.iter().zip(&resolved).enumerate() {
         let Some(ifidx) = res else { continue };
         let r = &sr.rule;
@@ -371,6 +379,7 @@ pub fn compile(
                                 insert(&mut v4, k, entry, "IPv4")?;
                             }
                             Family::V6 => {
+                                let small = small_fields(proto, sc, dc, ifindex);
                                 let k = KeyV6 {
                                     shape,
                                     proto,
@@ -378,10 +387,15 @@ pub fn compile(
                                     sport_class: sc,
                                     dport_class: dc,
                                     ifindex,
-                                    src,
-                                    dst,
+                                    fp: fingerprint(filter_hash_v6_parts(&src, &dst, small)),
                                 };
-                                insert(&mut v6, k, entry, "IPv6")?;
+                                let e = EntryV6 { entry, src, dst };
+                                if let Some(old) = v6.get(&k)
+                                    && (old.src, old.dst) != (src, dst)
+                                {
+                                    return Err(CompileError::FingerprintCollision);
+                                }
+                                insert(&mut v6, k, e, "IPv6")?;
                             }
                         }
                     }
@@ -408,7 +422,7 @@ pub fn compile(
 fn build_filter(
     header: &mut RulesetHeader,
     v4: &[(KeyV4, RuleEntry)],
-    v6: &[(KeyV6, RuleEntry)],
+    v6: &[(KeyV6, EntryV6)],
 ) -> Box<Filter> {
     let shape_of = |id: u16| (id as usize / MAX_SHAPES, id as usize % MAX_SHAPES);
     let mut counts = [[0usize; MAX_SHAPES]; 4];
@@ -443,13 +457,13 @@ fn build_filter(
     for &((l, i), b) in &bits {
         let d = &mut header.lists[l].shapes[i];
         d.filter_off = off;
-        d.filter_bits = b;
+        d.filter_words = (1u32 << b) / 64;
         off += (1u32 << b) / 64;
     }
     let mut set = |shape: u16, hash: u64| {
         let (l, i) = shape_of(shape);
         let d = &header.lists[l].shapes[i];
-        let (w, m) = filter_slot(hash, d.filter_off, d.filter_bits);
+        let (w, m) = filter_slot(hash, d.filter_off, d.filter_words);
         filter.words[w] |= m;
     };
     for (k, _) in v4 {
@@ -461,10 +475,10 @@ fn build_filter(
     filter
 }
 
-fn insert<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, RuleEntry>,
+fn insert<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
     k: K,
-    e: RuleEntry,
+    e: V,
     family: &'static str,
 ) -> Result<(), CompileError> {
     match map.entry(k) {
@@ -555,11 +569,11 @@ mod tests {
         let mut regions: Vec<(u32, u32)> = Vec::new();
         for l in &c.header.lists {
             for d in &l.shapes[..l.count as usize] {
-                if d.filter_bits == 0 {
+                if d.filter_words == 0 {
                     continue;
                 }
-                assert!((6..=FILTER_MAX_BITS).contains(&d.filter_bits));
-                let words = (1u32 << d.filter_bits) / 64;
+                let words = d.filter_words;
+                assert!(words.is_power_of_two() && words as usize <= FILTER_WORDS);
                 assert!((d.filter_off + words) as usize <= FILTER_WORDS);
                 regions.push((d.filter_off, d.filter_off + words));
             }
@@ -581,7 +595,7 @@ mod tests {
         };
         for (k, _) in &c.v4 {
             let d = shape(k.shape);
-            let (w, m) = filter_slot(filter_hash_v4(k), d.filter_off, d.filter_bits);
+            let (w, m) = filter_slot(filter_hash_v4(k), d.filter_off, d.filter_words);
             assert_ne!(
                 c.filter.words[w] & m,
                 0,
@@ -596,7 +610,7 @@ mod tests {
                 ..c.v4[0].0
             };
             let d = shape(k.shape);
-            let (w, m) = filter_slot(filter_hash_v4(&k), d.filter_off, d.filter_bits);
+            let (w, m) = filter_slot(filter_hash_v4(&k), d.filter_off, d.filter_words);
             hits += u32::from(!filter_absent(c.filter.words[w], m));
         }
         assert!(hits < 800, "{hits} of 10000 absent keys pass the filter");
@@ -637,12 +651,12 @@ mod tests {
         check_regions(&c);
         let bits: Vec<u32> = c.header.lists[0].shapes[..3]
             .iter()
-            .map(|d| d.filter_bits)
+            .map(|d| d.filter_words.trailing_zeros() + 6)
             .collect();
         assert_eq!(bits, vec![22, 13, 13]);
         for (k, _) in &c.v4 {
             let d = c.header.lists[0].shapes[k.shape as usize];
-            let (w, m) = filter_slot(filter_hash_v4(k), d.filter_off, d.filter_bits);
+            let (w, m) = filter_slot(filter_hash_v4(k), d.filter_off, d.filter_words);
             assert!(!filter_absent(c.filter.words[w], m));
         }
     }

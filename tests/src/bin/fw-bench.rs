@@ -20,7 +20,7 @@ use fw_ctl::{
 use fw_tests::{
     empty::EmptyXdp,
     rig::{Rig, rules, test_ifaces},
-    workload::{self, Position},
+    workload::{self, PROBES, Position},
 };
 
 const SIZES: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
@@ -65,8 +65,15 @@ fn main() {
                 .collect()
         },
     );
-    let (insns, jited) = rig.xdp_size();
-    println!("fw_xdp: {insns} instructions after verification, {jited} bytes JITed\n");
+    for (name, (insns, jited, verified)) in
+        [("fw_xdp", rig.xdp_size()), ("fw_tc_egress", rig.tc_size())]
+    {
+        println!(
+            "{name}: {insns} instructions, {jited} bytes JITed; the verifier processed \
+             {verified} instructions (limit 1,000,000)"
+        );
+    }
+    println!();
     for &n in &sizes {
         let rules = workload::rules(n, 1);
         let t = Instant::now();
@@ -77,27 +84,38 @@ fn main() {
         loads.push((n, compile_time, report, compiled.shape_counts()));
         for family in [Family::V4, Family::V6] {
             for pos in Position::ALL {
-                let pkt = workload::probe(family, pos);
-                let want = classify(&rules, defaults, &pkt.meta(Direction::In), &test_ifaces);
-                let expect_rule = match (pos, family) {
-                    (Position::None, _) => None,
-                    (Position::Early, Family::V4) => Some(0),
-                    (Position::Early, Family::V6) => Some(n.div_ceil(2)),
-                    (Position::Late, Family::V4) => Some(n.div_ceil(2) - 1),
-                    (Position::Late, Family::V6) => Some(n - 1),
-                };
-                assert_eq!(want.position, expect_rule, "{n} {family:?} {pos:?}");
-                let frame = pkt.bytes();
-                assert_eq!(
-                    rig.verdict(Direction::In, &frame),
-                    want.action.verdict(),
-                    "{n} {family:?} {pos:?}: verdict"
-                );
+                let mut frames = Vec::new();
+                for k in 0..PROBES {
+                    let pkt = workload::probe(family, pos, k);
+                    let want = classify(&rules, defaults, &pkt.meta(Direction::In), &test_ifaces);
+                    let expect_rule = match (pos, family) {
+                        (Position::None, _) => None,
+                        (Position::Early, Family::V4) => Some(0),
+                        (Position::Early, Family::V6) => Some(n.div_ceil(2)),
+                        (Position::Late, Family::V4) => Some(n.div_ceil(2) - 1),
+                        (Position::Late, Family::V6) => Some(n - 1),
+                    };
+                    assert_eq!(want.position, expect_rule, "{n} {family:?} {pos:?} {k}");
+                    let frame = pkt.bytes();
+                    assert_eq!(
+                        rig.verdict(Direction::In, &frame),
+                        want.action.verdict(),
+                        "{n} {family:?} {pos:?} {k}: verdict"
+                    );
+                    frames.push(frame);
+                }
+                // Each round: every probe for REPEAT / PROBES runs; the mean.
+                let per = REPEAT / u32::from(PROBES);
                 let mut fw = Vec::new();
                 let mut base = Vec::new();
                 for _ in 0..ROUNDS {
-                    fw.push(rig.xdp_ns(&frame, REPEAT));
-                    base.push(f64::from(empty.test_run(&frame, REPEAT).expect("empty").0));
+                    let (mut a, mut b) = (0.0, 0.0);
+                    for frame in &frames {
+                        a += rig.xdp_ns(frame, per);
+                        b += f64::from(empty.test_run(frame, per).expect("empty").0);
+                    }
+                    fw.push(a / f64::from(PROBES));
+                    base.push(b / f64::from(PROBES));
                 }
                 let min = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);
                 cells.push(Cell {
@@ -114,7 +132,7 @@ fn main() {
     }
 
     println!(
-        "## Per-packet cost (BPF_PROG_TEST_RUN, XDP, ns/packet, median and minimum of {ROUNDS} calls of {REPEAT} runs)\n"
+        "## Per-packet cost (BPF_PROG_TEST_RUN, XDP, ns/packet: mean over {PROBES} probe packets of {REPEAT}/{PROBES} runs each; median and minimum of {ROUNDS} such rounds)\n"
     );
     println!(
         "| rules | family | first match | fw | empty | fw - empty | min fw | min empty | min fw - min empty |"
