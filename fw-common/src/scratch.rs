@@ -5,8 +5,9 @@
 //! verifier it turns everything the parser's branches taught it (this
 //! packet is TCP, has ports, is not a fragment, ...) into unknown values, so
 //! the classifier is verified once per family instead of once per parser
-//! path. Without it the program needs more than the verifier's limit of a
-//! million processed instructions; with it, well under half.
+//! path. On kernel 6.18 the XDP program costs the verifier about 63,000
+//! processed instructions with it and 350,000 without (the limit is a
+//! million).
 
 use crate::{assert_size, pod};
 

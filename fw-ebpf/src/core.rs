@@ -20,7 +20,7 @@ pub fn run(start: usize, end: usize, dir: Direction, ifindex: u32) -> Verdict {
                 return Verdict::Pass;
             };
             let d = policy::decide(&pkt, dir, ifindex);
-            let reason = if pkt.fragment && matches!(d.reason, Reason::Rule | Reason::Policy) {
+            let reason = if pkt.fragment != 0 && matches!(d.reason, Reason::Rule | Reason::Policy) {
                 Reason::Fragment
             } else {
                 d.reason

@@ -38,7 +38,8 @@ struct Probe {
     sport_class: u16,
     dport_class: u16,
     ifindex: u32,
-    has_ports: bool,
+    /// 1 when the packet has no ports (shapes naming ports cannot match).
+    no_ports: u32,
 }
 
 /// Best match so far, packed in one word as `prio << 40 | action << 32 |
@@ -96,24 +97,23 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
         return NO_RULESET;
     };
     let filter: &Filter = filter;
-    let (sport_class, dport_class) = if pkt.has_ports {
-        (
-            hdr.sport_class[pkt.sport as usize],
-            hdr.dport_class[pkt.dport as usize],
-        )
+    let family = if pkt.family == Family::V6 as u8 {
+        Family::V6
     } else {
-        (0, 0)
+        Family::V4
     };
+    // Without ports, sport and dport are 0 and shapes naming ports are
+    // skipped, so their classes are read unconditionally (one path less).
     let probe = Probe {
-        list: list_index(dir, pkt.family),
+        list: list_index(dir, family),
         proto: pkt.proto,
-        sport_class,
-        dport_class,
+        sport_class: hdr.sport_class[pkt.sport as usize],
+        dport_class: hdr.dport_class[pkt.dport as usize],
         ifindex,
-        has_ports: pkt.has_ports,
+        no_ports: u32::from(pkt.has_ports ^ 1) & 1,
     };
     let mut best = Best(Best::NONE);
-    let found = match pkt.family {
+    let found = match family {
         Family::V4 => match RULES_V4.get(slot) {
             Some(inner) => {
                 search(hdr, &probe, &mut best, &V4 { pkt, inner, filter });
@@ -277,7 +277,11 @@ fn search<T: Table>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, table: 
             break;
         }
         let f = d.flags;
-        if f & (SHAPE_SPORT | SHAPE_DPORT) != 0 && !probe.has_ports {
+        // A shape naming ports cannot match a packet without: computed, not
+        // compared, for the same reason as the exit test.
+        let names_ports =
+            ((f >> SHAPE_SPORT.trailing_zeros()) | (f >> SHAPE_DPORT.trailing_zeros())) & 1;
+        if core::hint::black_box(names_ports & probe.no_ports) != 0 {
             continue;
         }
         let base = KeyBase {

@@ -828,3 +828,19 @@ fn ipv6_fingerprint_hit_needs_the_stored_addresses() {
         Moves::Reason(Reason::Policy),
     );
 }
+
+/// The verifier walks the shape loop once per shape; a change that makes
+/// its paths multiply can push the programs past the verifier's limit of a
+/// million processed instructions on some kernel. Both programs must stay
+/// under half of it (about 63,000 each on 6.18).
+#[test]
+fn verifier_work_leaves_headroom() {
+    let rig = Rig::new();
+    for (name, (_, _, verified)) in [("fw_xdp", rig.xdp_size()), ("fw_tc_egress", rig.tc_size())] {
+        assert!(verified > 0, "{name}: the kernel reports no verifier count");
+        assert!(
+            verified < 500_000,
+            "{name}: the verifier processed {verified} instructions"
+        );
+    }
+}

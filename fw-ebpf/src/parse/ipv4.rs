@@ -34,16 +34,16 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
     }
     let frag_off = frags & 0x1fff;
     let mut pkt = Packet {
-        family: Family::V4,
+        family: Family::V4 as u8,
         proto,
-        has_ports: false,
-        fragment: frag_off != 0,
+        has_ports: 0,
+        fragment: u8::from(frag_off != 0),
         sport: 0,
         dport: 0,
         src: [src, 0, 0, 0],
         dst: [dst, 0, 0, 0],
     };
-    if pkt.fragment {
+    if pkt.fragment != 0 {
         return Parsed::Ip(pkt);
     }
     match l4::parse(start, end, l4, pkt.proto, &mut pkt) {

@@ -53,10 +53,10 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         )
     };
     let mut pkt = Packet {
-        family: Family::V6,
+        family: Family::V6 as u8,
         proto: next_hdr,
-        has_ports: false,
-        fragment: false,
+        has_ports: 0,
+        fragment: 0,
         sport: 0,
         dport: 0,
         src,
@@ -84,7 +84,7 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
             // Fragment header: 8 bytes; offset in the upper 13 bits of bytes 2-3.
             ext += 8;
             if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
-                pkt.fragment = true;
+                pkt.fragment = 1;
                 return Parsed::Ip(pkt);
             }
         } else if next == NEXTHDR_AUTH {

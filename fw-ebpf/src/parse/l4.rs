@@ -34,12 +34,12 @@ pub fn parse(
         }
         pkt.sport = u16::from_be_bytes([h[0], h[1]]);
         pkt.dport = u16::from_be_bytes([h[2], h[3]]);
-        pkt.has_ports = true;
+        pkt.has_ports = 1;
     } else if proto == IPPROTO_UDP {
         let h: [u8; 8] = read(start, end, off).ok_or(MALFORMED)?;
         pkt.sport = u16::from_be_bytes([h[0], h[1]]);
         pkt.dport = u16::from_be_bytes([h[2], h[3]]);
-        pkt.has_ports = true;
+        pkt.has_ports = 1;
     } else if proto == IPPROTO_ICMP {
         let _: [u8; 4] = read(start, end, off).ok_or(MALFORMED)?;
     } else if proto == IPPROTO_ICMPV6 {

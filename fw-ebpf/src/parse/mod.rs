@@ -11,28 +11,11 @@ mod ipv4;
 mod ipv6;
 mod l4;
 
-use fw_common::{Family, Reason};
+use fw_common::Reason;
 
-/// What the classifier needs to know of an IP packet.
-#[derive(Clone, Copy)]
-pub struct Packet {
-    /// Address family.
-    pub family: Family,
-    /// IP protocol (IPv6: after extension headers).
-    pub proto: u8,
-    /// True when `sport`/`dport` are real (TCP or UDP, not a non-first fragment).
-    pub has_ports: bool,
-    /// True for a non-first fragment.
-    pub fragment: bool,
-    /// Source port, host order.
-    pub sport: u16,
-    /// Destination port, host order.
-    pub dport: u16,
-    /// Source address, network-order words (IPv4 in word 0).
-    pub src: [u32; 4],
-    /// Destination address, network-order words.
-    pub dst: [u32; 4],
-}
+/// What the classifier needs to know of an IP packet (the layout of the
+/// scratch slot it goes through, see `fw_common::scratch`).
+pub use fw_common::scratch::ParsedPacket as Packet;
 
 /// The parser's result.
 pub enum Parsed {
