@@ -9,4 +9,5 @@ pub mod fwctl;
 pub mod netns;
 pub mod packet;
 pub mod rig;
+pub mod ufw;
 pub mod workload;

@@ -42,7 +42,7 @@ pub fn sweep_stale() {
                 }
             }
         }
-        for dir in ["/sys/fs/bpf", "/sys/fs/bpf/fw"] {
+        for dir in ["/sys/fs/bpf", "/sys/fs/bpf/fw", "/etc/netns"] {
             if let Ok(rd) = std::fs::read_dir(dir) {
                 for e in rd.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();

@@ -43,6 +43,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("llvm-22-dev", "/usr/lib/llvm-22/bin/llvm-config"),
     ("iproute2", "/usr/bin/ip"),
     ("util-linux", "/usr/bin/nsenter"),
+    // Real ufw for the parity tests; it only ever runs inside test
+    // namespaces with a private /etc/ufw. Installing it enables nothing
+    // (its ufw.conf says ENABLED=no).
+    ("ufw", "/usr/sbin/ufw"),
 ];
 
 /// Installs what is missing.

@@ -1,0 +1,62 @@
+//! Real ufw 0.36.2 in a network namespace of its own, for the parity
+//! tests: `ip netns exec NS` bind-mounts `/etc/netns/NS/ufw` over
+//! `/etc/ufw`, so this ufw has private state and its iptables rules live in
+//! the namespace; the host's firewall and `/etc/ufw` are never touched.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
+
+use crate::netns::{Netns, sh};
+
+/// A ufw instance; its namespace and state are removed on drop.
+pub struct Ufw {
+    /// The namespace ufw runs in.
+    pub ns: Netns,
+    etc: PathBuf,
+}
+
+impl Ufw {
+    /// A fresh instance: a new namespace and a copy of the packaged
+    /// `/etc/ufw` with `ENABLED=no`.
+    ///
+    /// # Panics
+    /// When ufw is not installed (`cargo xtask setup` installs it) or a
+    /// command fails.
+    #[must_use]
+    pub fn new(prefix: &str) -> Self {
+        assert!(
+            std::path::Path::new("/usr/sbin/ufw").exists(),
+            "ufw is not installed: run `cargo xtask setup`"
+        );
+        let ns = Netns::new(prefix);
+        let etc = PathBuf::from(format!("/etc/netns/{}", ns.name));
+        std::fs::create_dir_all(&etc).expect("mkdir /etc/netns/NS");
+        sh(&["cp", "-a", "/etc/ufw", &format!("{}/ufw", etc.display())]);
+        let conf = etc.join("ufw/ufw.conf");
+        let text = std::fs::read_to_string(&conf).expect("ufw.conf");
+        std::fs::write(&conf, text.replace("ENABLED=yes", "ENABLED=no")).expect("write ufw.conf");
+        Self { ns, etc }
+    }
+
+    /// Runs `ufw ARGS` in the namespace, whatever its exit status.
+    ///
+    /// # Panics
+    /// When ufw cannot be started.
+    #[must_use]
+    pub fn output(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns.name, "ufw"])
+            .args(args)
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap_or_else(|e| panic!("ufw {args:?}: {e}"))
+    }
+}
+
+impl Drop for Ufw {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.etc);
+    }
+}
