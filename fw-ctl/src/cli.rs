@@ -22,7 +22,7 @@ use crate::{
         display::{action_word, canonical, status_row},
         parse::{ParseError, ServicesDb, parse_rule},
     },
-    state::{State, StateDir},
+    state::{LogLevel, State, StateDir},
 };
 
 /// A user error: printed as `ERROR: ...`, exit status 1, nothing changed.
@@ -111,6 +111,12 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
+    /// Set the logging level: `logging on|off|low|medium|high|full` (stored
+    /// and shown; drop logs come with the daemon).
+    Logging {
+        /// on, off, low, medium, high or full.
+        level: String,
+    },
     /// Show the rules: `status`, `status verbose`, `status numbered`.
     Status {
         /// verbose or numbered.
@@ -151,6 +157,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Limit { args } => add(&ctx, Action::Limit, &args, None),
         Cmd::Insert { args } => insert(&ctx, &args),
         Cmd::Delete { args } => delete(&ctx, &args),
+        Cmd::Logging { level } => logging(&ctx, &level),
         Cmd::Status { what, counters } => status(&ctx, what.as_deref(), counters),
         Cmd::Stats => stats(&ctx),
     }
@@ -501,6 +508,31 @@ fn open_live(ctx: &Ctx, st: &State) -> Result<Option<Dataplane>> {
     Ok(Some(Dataplane::open(&pins)?))
 }
 
+fn logging(ctx: &Ctx, word: &str) -> Result<u8> {
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let mut st = dir.load()?;
+    st.logging = match word {
+        // As ufw: `on` keeps a level that is on, and means low when off.
+        "on" if st.logging == LogLevel::Off => LogLevel::Low,
+        "on" => st.logging,
+        w => LogLevel::from_word(w).ok_or_else(|| {
+            UserError(format!(
+                "Invalid logging level '{w}' (on, off, low, medium, high or full)"
+            ))
+        })?,
+    };
+    dir.save(&st)?;
+    println!(
+        "{}",
+        if st.logging == LogLevel::Off {
+            "Logging disabled"
+        } else {
+            "Logging enabled"
+        }
+    );
+    Ok(0)
+}
+
 fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     let (verbose, numbered) = match what {
         None => (false, false),
@@ -517,7 +549,11 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     let mut out = String::from("Status: active\n");
     if verbose {
         out.push_str(&format!(
-            "Logging: off\nDefault: {} (incoming), {} (outgoing), disabled (routed)\nNew profiles: skip\n",
+            "Logging: {}\nDefault: {} (incoming), {} (outgoing), disabled (routed)\nNew profiles: skip\n",
+            match st.logging {
+                LogLevel::Off => "off".to_owned(),
+                l => format!("on ({})", l.word()),
+            },
             action_word(st.defaults.incoming),
             action_word(st.defaults.outgoing)
         ));
@@ -579,7 +615,12 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
         }
         out.push_str(&rows_out);
     }
-    println!("{out}");
+    // ufw ends a table with a blank line; without rules there is no table.
+    if st.rules.is_empty() {
+        print!("{out}");
+    } else {
+        println!("{out}");
+    }
     Ok(0)
 }
 

@@ -1,7 +1,8 @@
 //! The state directory: what the operator configured, on disk.
 //!
 //! ```text
-//! STATE_DIR/fw.conf   ENABLED=yes|no, DEFAULT_INPUT_POLICY=, DEFAULT_OUTPUT_POLICY=,
+//! STATE_DIR/fw.conf   ENABLED=yes|no, LOGLEVEL=off|low|medium|high|full,
+//!                     DEFAULT_INPUT_POLICY=, DEFAULT_OUTPUT_POLICY=,
 //!                     INTERFACES=a,b (empty: every non-loopback interface)
 //! STATE_DIR/rules     one rule per line, in `status numbered` order:
 //!                     ID FAMILY RULE   (FAMILY v4|v6, RULE in fw-ctl's grammar)
@@ -59,12 +60,56 @@ pub enum StateError {
 pub struct State {
     /// Enabled (and to be enabled at boot).
     pub enabled: bool,
+    /// The logging level (stored and shown; drop logs come with the daemon).
+    pub logging: LogLevel,
     /// Default policies.
     pub defaults: Defaults,
     /// Protected interfaces; empty means every non-loopback interface.
     pub interfaces: Vec<String>,
     /// The numbered rule list: IPv4 rules first, then IPv6 rules.
     pub rules: Vec<StoredRule>,
+}
+
+/// ufw's logging levels (`ufw.conf` `LOGLEVEL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    /// No logging.
+    Off,
+    /// ufw's default.
+    #[default]
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Full.
+    Full,
+}
+
+impl LogLevel {
+    /// Every level, with its word.
+    pub const ALL: [(Self, &'static str); 5] = [
+        (Self::Off, "off"),
+        (Self::Low, "low"),
+        (Self::Medium, "medium"),
+        (Self::High, "high"),
+        (Self::Full, "full"),
+    ];
+
+    /// The level's word (`off`, `low`, ...).
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(l, _)| *l == self)
+            .map_or("low", |(_, w)| w)
+    }
+
+    /// The level named `w`.
+    #[must_use]
+    pub fn from_word(w: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == w).map(|(l, _)| *l)
+    }
 }
 
 impl State {
@@ -180,10 +225,12 @@ fn render_conf(st: &State) -> String {
     format!(
         "# fw settings, written by fw-ctl.\n\
          ENABLED={}\n\
+         LOGLEVEL={}\n\
          DEFAULT_INPUT_POLICY={}\n\
          DEFAULT_OUTPUT_POLICY={}\n\
          INTERFACES={}\n",
         if st.enabled { "yes" } else { "no" },
+        st.logging.word(),
         action_word(st.defaults.incoming),
         action_word(st.defaults.outgoing),
         st.interfaces.join(","),
@@ -241,6 +288,14 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                         return Err(syntax(format!("ENABLED must be yes or no, not '{other}'")));
                     }
                 }
+            }
+            "LOGLEVEL" => {
+                st.logging = LogLevel::from_word(v.trim()).ok_or_else(|| {
+                    syntax(format!(
+                        "LOGLEVEL must be off, low, medium, high or full, not '{}'",
+                        v.trim()
+                    ))
+                })?;
             }
             "DEFAULT_INPUT_POLICY" => {
                 st.defaults.incoming = parse_policy(v.trim())
@@ -345,4 +400,42 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), StateError> {
         let _ = fs::remove_file(&tmp);
         io_err(path)(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_with_every_log_level() {
+        for (level, _) in LogLevel::ALL {
+            let st = State {
+                enabled: true,
+                logging: level,
+                interfaces: vec!["eth0".into(), "eth1".into()],
+                ..State::default()
+            };
+            let mut back = State::default();
+            parse_conf(&render_conf(&st), Path::new("fw.conf"), &mut back).unwrap();
+            assert_eq!(back, st);
+        }
+        // ufw's default level when the setting is absent.
+        assert_eq!(State::default().logging, LogLevel::Low);
+    }
+
+    #[test]
+    fn a_bad_setting_names_file_line_and_value() {
+        let mut st = State::default();
+        let e = parse_conf(
+            "ENABLED=yes\nLOGLEVEL=loud\n",
+            Path::new("/x/fw.conf"),
+            &mut st,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("/x/fw.conf") && e.contains('2') && e.contains("loud"),
+            "{e}"
+        );
+    }
 }

@@ -86,6 +86,27 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "logging levels",
+        &[
+            "--force enable",
+            "status",
+            "status numbered",
+            "status verbose",
+            "logging off",
+            "status verbose",
+            "logging on",
+            "status verbose",
+            "logging high",
+            "logging on",
+            "status verbose",
+            "logging full",
+            "status verbose",
+            "logging low",
+            "default deny outgoing",
+            "status verbose",
+        ],
+    ),
+    (
         "numbering across v4 and v6",
         &[
             "--force enable",
