@@ -68,6 +68,8 @@ pub enum Cmd {
     },
     /// Detach and unload the filter.
     Disable,
+    /// Apply the saved state to the kernel again (when enabled).
+    Reload,
     /// Set a default policy: `default allow|deny|reject [incoming|outgoing]`.
     Default {
         /// allow, deny or reject.
@@ -150,6 +152,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.cmd {
         Cmd::Enable { interfaces } => enable(&ctx, &interfaces),
         Cmd::Disable => disable(&ctx),
+        Cmd::Reload => reload(&ctx),
         Cmd::Default { policy, direction } => default(&ctx, &policy, direction.as_deref()),
         Cmd::Allow { args } => add(&ctx, Action::Allow, &args, None),
         Cmd::Deny { args } => add(&ctx, Action::Deny, &args, None),
@@ -219,6 +222,27 @@ fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
 }
 
 fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
+    bring_up(ctx, names)?;
+    println!("Firewall is active and enabled on system startup");
+    Ok(0)
+}
+
+/// `reload`: applies the state to the kernel again (rules, defaults,
+/// interfaces), as at boot; nothing when the firewall is not enabled.
+fn reload(ctx: &Ctx) -> Result<u8> {
+    let enabled = StateDir::open_locked(&ctx.state_dir)?.load()?.enabled;
+    if enabled {
+        bring_up(ctx, &[])?;
+        println!("Firewall reloaded");
+    } else {
+        println!("Firewall not enabled (skipping reload)");
+    }
+    Ok(0)
+}
+
+/// Loads (or finds) the data plane, installs the state's rule set and
+/// attaches it to the wanted interfaces; marks the state enabled.
+fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = dir.load()?;
     let all = netns::interfaces()?;
@@ -287,8 +311,7 @@ fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
         }
         return Err(e);
     }
-    println!("Firewall is active and enabled on system startup");
-    Ok(0)
+    Ok(())
 }
 
 fn disable(ctx: &Ctx) -> Result<u8> {

@@ -292,3 +292,40 @@ fn ip_netns_exec_finds_the_pins_of_its_namespace_again() {
         Connect::Connected
     );
 }
+
+/// As after a reboot: the pins (and with them programs, links and maps)
+/// are gone while the state dir still says enabled; `fw-ctl reload`, the
+/// boot command, brings the same filter back.
+#[test]
+fn reload_restores_the_filter_when_its_pins_are_gone() {
+    let pair = Pair::new("reload");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _tcp = tcp_listeners(&pair.host, &[9000, 9001]);
+    fw.ok(&["default", "deny", "incoming"]);
+    fw.ok(&["allow", "9000/tcp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    assert_eq!(tcp_connect(&pair.client, at(HOST4, 9001)), Connect::Silence);
+
+    // "Reboot": everything pinned disappears, the filter with it.
+    Dataplane::destroy(&Pins::new(&fw.pin_dir())).expect("unpin");
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 9001)),
+        Connect::Connected
+    );
+
+    assert_eq!(fw.ok(&["reload"]), "Firewall reloaded\n");
+    assert_eq!(tcp_connect(&pair.client, at(HOST4, 9001)), Connect::Silence);
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 9000)),
+        Connect::Connected
+    );
+    assert!(fw.rule_packets()["allow in proto tcp from any to any port 9000"] >= 2);
+
+    // Not enabled: reload leaves the kernel alone.
+    fw.ok(&["disable"]);
+    assert_eq!(
+        fw.ok(&["reload"]),
+        "Firewall not enabled (skipping reload)\n"
+    );
+    assert!(!fw.pin_dir().join(format!("v{ABI_VERSION}")).exists());
+}
