@@ -156,12 +156,27 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// Creates the pair and waits until IPv6 addresses are usable.
+    /// Creates the pair with one address per family on each side.
     ///
     /// # Panics
     /// When a command fails.
     #[must_use]
     pub fn new(prefix: &str) -> Self {
+        Self::with_addrs(
+            prefix,
+            &["192.0.2.1/24", "2001:db8:1::1/64"],
+            &["192.0.2.2/24", "2001:db8:1::2/64"],
+        )
+    }
+
+    /// Creates the pair with the given addresses (`ADDR/LEN`, IPv4 or
+    /// IPv6) on `fw0` (host) and `cl0` (client). IPv6 addresses skip
+    /// duplicate address detection, so they are usable at once.
+    ///
+    /// # Panics
+    /// When a command fails.
+    #[must_use]
+    pub fn with_addrs(prefix: &str, host_addrs: &[&str], client_addrs: &[&str]) -> Self {
         let host = Netns::new(&format!("{prefix}h"));
         let client = Netns::new(&format!("{prefix}c"));
         host.ip(&[
@@ -176,12 +191,14 @@ impl Pair {
             "netns",
             &client.name,
         ]);
-        for (ns, dev, v4, v6) in [
-            (&host, "fw0", "192.0.2.1/24", "2001:db8:1::1/64"),
-            (&client, "cl0", "192.0.2.2/24", "2001:db8:1::2/64"),
-        ] {
-            ns.ip(&["addr", "add", v4, "dev", dev]);
-            ns.ip(&["-6", "addr", "add", v6, "dev", dev, "nodad"]);
+        for (ns, dev, addrs) in [(&host, "fw0", host_addrs), (&client, "cl0", client_addrs)] {
+            for a in addrs {
+                if a.contains(':') {
+                    ns.ip(&["-6", "addr", "add", a, "dev", dev, "nodad"]);
+                } else {
+                    ns.ip(&["addr", "add", a, "dev", dev]);
+                }
+            }
             ns.ip(&["link", "set", dev, "up"]);
         }
         Self { host, client }

@@ -10,34 +10,36 @@ use std::{
 
 use crate::netns::{Netns, sh};
 
-/// A ufw instance; its namespace and state are removed on drop.
+/// A ufw instance in a namespace; its private state is removed on drop
+/// (the namespace belongs to the caller).
 pub struct Ufw {
-    /// The namespace ufw runs in.
-    pub ns: Netns,
+    ns: String,
     etc: PathBuf,
 }
 
 impl Ufw {
-    /// A fresh instance: a new namespace and a copy of the packaged
-    /// `/etc/ufw` with `ENABLED=no`.
+    /// A fresh instance in `ns`: a private copy of the packaged `/etc/ufw`
+    /// with `ENABLED=no`.
     ///
     /// # Panics
     /// When ufw is not installed (`cargo xtask setup` installs it) or a
     /// command fails.
     #[must_use]
-    pub fn new(prefix: &str) -> Self {
+    pub fn new(ns: &Netns) -> Self {
         assert!(
             std::path::Path::new("/usr/sbin/ufw").exists(),
             "ufw is not installed: run `cargo xtask setup`"
         );
-        let ns = Netns::new(prefix);
         let etc = PathBuf::from(format!("/etc/netns/{}", ns.name));
         std::fs::create_dir_all(&etc).expect("mkdir /etc/netns/NS");
         sh(&["cp", "-a", "/etc/ufw", &format!("{}/ufw", etc.display())]);
         let conf = etc.join("ufw/ufw.conf");
         let text = std::fs::read_to_string(&conf).expect("ufw.conf");
         std::fs::write(&conf, text.replace("ENABLED=yes", "ENABLED=no")).expect("write ufw.conf");
-        Self { ns, etc }
+        Self {
+            ns: ns.name.clone(),
+            etc,
+        }
     }
 
     /// Runs `ufw ARGS` in the namespace, whatever its exit status.
@@ -47,7 +49,7 @@ impl Ufw {
     #[must_use]
     pub fn output(&self, args: &[&str]) -> Output {
         Command::new("ip")
-            .args(["netns", "exec", &self.ns.name, "ufw"])
+            .args(["netns", "exec", &self.ns, "ufw"])
             .args(args)
             .env("LANG", "C.UTF-8")
             .output()

@@ -1,18 +1,97 @@
 //! Parity with real ufw 0.36.2: the same command lines go to ufw (in a
-//! namespace with a private /etc/ufw) and to fw-ctl (in another namespace),
-//! and every command's stdout, stderr and exit code must be identical.
+//! namespace with a private /etc/ufw) and to fw-ctl (in another namespace);
+//! every command's stdout, stderr and exit code must be identical, and so
+//! must the fate of real packets sent afterwards from a client namespace
+//! (TCP connects and UDP datagrams, IPv4 and IPv6) to each side.
 //!
 //! This is the start of the acceptance harness of the ufw-surface issue:
-//! the scenarios below are the ones fw-ctl already matches byte for byte;
-//! the issue adds the rest (every example, the vendor scripts, every error).
+//! the scenarios below are the ones fw-ctl already matches; the issue adds
+//! the rest (every error, app profiles, comments, ...).
 
-use std::process::Output;
+use std::{
+    net::{IpAddr, SocketAddr},
+    process::Output,
+};
 
 use fw_tests::{
-    fwctl::{FwCtl, Launch},
-    netns::Netns,
+    fwctl::{Connect, FwCtl, Launch, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
+    netns::Pair,
     ufw::Ufw,
 };
+
+/// Host addresses: one subnet per role (admin 192.0.2.0/24, analysts
+/// 198.51.100.0/24, agents 203.0.113.0/24), so the client reaches each
+/// from the matching source address.
+const HOST_ADDRS: &[&str] = &[
+    "192.0.2.1/24",
+    "198.51.100.1/24",
+    "203.0.113.1/24",
+    "2001:db8:1::1/64",
+];
+/// The client: admin 192.0.2.10, analyst 198.51.100.20, agent 203.0.113.30.
+const CLIENT_ADDRS: &[&str] = &[
+    "192.0.2.10/24",
+    "198.51.100.20/24",
+    "203.0.113.30/24",
+    "2001:db8:1::10/64",
+];
+
+/// A packet probe: TCP connect or UDP datagram to a host address and port.
+#[derive(Clone, Copy, Debug)]
+enum Probe {
+    Tcp(&'static str, u16),
+    Udp(&'static str, u16),
+}
+
+/// What happened to a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Tcp(Connect),
+    /// Datagrams delivered out of 2.
+    Udp(usize),
+}
+
+fn probe_ports(probes: &[Probe]) -> (Vec<u16>, Vec<u16>) {
+    let mut tcp: Vec<u16> = Vec::new();
+    let mut udp: Vec<u16> = Vec::new();
+    for p in probes {
+        match p {
+            Probe::Tcp(_, port) => tcp.push(*port),
+            Probe::Udp(_, port) => udp.push(*port),
+        }
+    }
+    tcp.sort_unstable();
+    tcp.dedup();
+    udp.sort_unstable();
+    udp.dedup();
+    (tcp, udp)
+}
+
+/// Sends every probe from the client to the host of `pair`.
+fn fates(pair: &Pair, probes: &[Probe]) -> Vec<Fate> {
+    let (tcp, udp) = probe_ports(probes);
+    let _listeners = tcp_listeners(&pair.host, &tcp);
+    let sockets = udp_sockets(&pair.host, &udp);
+    probes
+        .iter()
+        .map(|p| match *p {
+            Probe::Tcp(host, port) => {
+                let ip: IpAddr = host.parse().unwrap();
+                Fate::Tcp(tcp_connect(&pair.client, SocketAddr::new(ip, port)))
+            }
+            Probe::Udp(host, port) => {
+                let ip: IpAddr = host.parse().unwrap();
+                let i = udp.iter().position(|u| *u == port).unwrap();
+                Fate::Udp(udp_delivered(
+                    &pair.client,
+                    SocketAddr::new(ip, port),
+                    2,
+                    &sockets[i],
+                ))
+            }
+        })
+        .collect()
+}
 
 /// Splits a command line like a shell would for these scripts: on spaces,
 /// with single-quoted words kept whole.
@@ -46,28 +125,46 @@ fn show(o: &Output) -> String {
     )
 }
 
-/// Runs `script` against both; returns (commands compared, differences).
-fn compare(name: &str, script: &[&str]) -> (usize, Vec<String>) {
-    let ufw = Ufw::new("ufw");
-    let fw_ns = Netns::new("par");
-    let fw = FwCtl::new(&fw_ns, Launch::Nsenter);
-    let mut diffs = Vec::new();
+/// What one scenario compared.
+#[derive(Default)]
+struct Tally {
+    commands: usize,
+    packets: usize,
+    diffs: Vec<String>,
+}
+
+/// Runs `script` against both, then the probes; records every difference.
+fn compare(name: &str, script: &[&str], probes: &[Probe], t: &mut Tally) {
+    let ufw_lab = Pair::with_addrs("pu", HOST_ADDRS, CLIENT_ADDRS);
+    let fw_lab = Pair::with_addrs("pf", HOST_ADDRS, CLIENT_ADDRS);
+    let ufw = Ufw::new(&ufw_lab.host);
+    let fw = FwCtl::new(&fw_lab.host, Launch::Nsenter);
     for line in script {
         let w = words(line);
         let args: Vec<&str> = w.iter().map(String::as_str).collect();
         let (a, b) = (ufw.output(&args), fw.output(&args));
+        t.commands += 1;
         if (a.status.code(), &a.stdout, &a.stderr) != (b.status.code(), &b.stdout, &b.stderr) {
-            diffs.push(format!(
+            t.diffs.push(format!(
                 "[{name}] `{line}`\n=== ufw: {}=== fw-ctl: {}",
                 show(&a),
                 show(&b)
             ));
         }
     }
-    (script.len(), diffs)
+    let (a, b) = (fates(&ufw_lab, probes), fates(&fw_lab, probes));
+    for ((p, x), y) in probes.iter().zip(&a).zip(&b) {
+        t.packets += 1;
+        if x != y {
+            t.diffs
+                .push(format!("[{name}] probe {p:?}: ufw {x:?}, fw-ctl {y:?}"));
+        }
+    }
 }
 
-const SCENARIOS: &[(&str, &[&str])] = &[
+type Scenario = (&'static str, &'static [&'static str], &'static [Probe]);
+
+const SCENARIOS: &[Scenario] = &[
     (
         "SIEM manager, single node",
         &[
@@ -87,6 +184,22 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "status verbose",
             "status numbered",
         ],
+        &[
+            Probe::Tcp("192.0.2.1", 22),
+            Probe::Tcp("198.51.100.1", 22),
+            Probe::Tcp("198.51.100.1", 443),
+            Probe::Tcp("203.0.113.1", 9000),
+            Probe::Tcp("203.0.113.1", 50051),
+            Probe::Tcp("203.0.113.1", 9002),
+            Probe::Udp("192.0.2.1", 514),
+            Probe::Udp("192.0.2.1", 2055),
+            Probe::Udp("203.0.113.1", 4739),
+            Probe::Udp("192.0.2.1", 515),
+            Probe::Tcp("192.0.2.1", 6514),
+            Probe::Tcp("2001:db8:1::1", 22),
+            Probe::Udp("2001:db8:1::1", 514),
+            Probe::Tcp("2001:db8:1::1", 6514),
+        ],
     ),
     (
         "SIEM cluster node",
@@ -104,6 +217,7 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "status",
             "status numbered",
         ],
+        &[Probe::Tcp("192.0.2.1", 2377), Probe::Udp("192.0.2.1", 4789)],
     ),
     (
         "appliance moves its web ports",
@@ -119,6 +233,13 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "delete allow 443/tcp",
             "status numbered",
             "status verbose",
+        ],
+        &[
+            Probe::Tcp("192.0.2.1", 80),
+            Probe::Tcp("192.0.2.1", 443),
+            Probe::Tcp("192.0.2.1", 1780),
+            Probe::Tcp("198.51.100.1", 1443),
+            Probe::Tcp("2001:db8:1::1", 1780),
         ],
     ),
     (
@@ -153,6 +274,7 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "status",
             "reload",
         ],
+        &[Probe::Tcp("192.0.2.1", 5000)],
     ),
     (
         "collector basics",
@@ -169,6 +291,12 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "status numbered",
             "delete 9",
             "allow proto foo from 10.0.0.1",
+        ],
+        &[
+            Probe::Tcp("192.0.2.1", 22),
+            Probe::Udp("192.0.2.1", 514),
+            Probe::Tcp("192.0.2.1", 7946),
+            Probe::Tcp("2001:db8:1::1", 22),
         ],
     ),
     (
@@ -191,6 +319,8 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "default deny outgoing",
             "status verbose",
         ],
+        // Default deny outgoing at the end: replies need the stateful issue.
+        &[],
     ),
     (
         "numbering across v4 and v6",
@@ -206,21 +336,25 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "--force delete 3",
             "status numbered",
         ],
+        &[
+            Probe::Tcp("192.0.2.1", 1443),
+            Probe::Tcp("192.0.2.1", 443),
+            Probe::Tcp("2001:db8:1::1", 443),
+        ],
     ),
 ];
 
 #[test]
-fn fw_ctl_prints_what_ufw_prints() {
-    let mut total = 0;
-    let mut all = Vec::new();
-    for (name, script) in SCENARIOS {
-        let (n, d) = compare(name, script);
-        total += n;
-        all.extend(d);
+fn fw_ctl_prints_and_enforces_what_ufw_does() {
+    let mut t = Tally::default();
+    for (name, script, probes) in SCENARIOS {
+        compare(name, script, probes, &mut t);
     }
     eprintln!(
-        "parity: {total} commands compared, {} identical",
-        total - all.len()
+        "parity: {} commands and {} packets compared, {} differences",
+        t.commands,
+        t.packets,
+        t.diffs.len()
     );
-    assert!(all.is_empty(), "{}", all.join("\n"));
+    assert!(t.diffs.is_empty(), "{}", t.diffs.join("\n"));
 }
