@@ -423,7 +423,12 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
     }
     install(ctx, &dir, &old, &st)?;
     for n in notes {
-        println!("{n}");
+        // ufw writes its warnings to stderr.
+        if n.starts_with("WARN:") {
+            eprintln!("{n}");
+        } else {
+            println!("{n}");
+        }
     }
     if matches!(action, Action::Reject | Action::Limit) {
         println!(

@@ -129,8 +129,26 @@ fn show(o: &Output) -> String {
 #[derive(Default)]
 struct Tally {
     commands: usize,
+    /// Commands whose output differs only in the token fw's error names.
+    token_named: usize,
     packets: usize,
     diffs: Vec<String>,
+}
+
+/// fw's one deliberate difference in messages (design decision 7): where
+/// ufw's error does not say which word is bad, fw appends it, quoted:
+/// `ERROR: Bad port` becomes `ERROR: Bad port '70000'`. True when `fw` is
+/// `ufw` with that suffix on its error line and `token` is a word of the
+/// command.
+fn names_token(ufw: &[u8], fw: &[u8], words: &[String]) -> bool {
+    let (u, f) = (String::from_utf8_lossy(ufw), String::from_utf8_lossy(fw));
+    let (Some(ul), Some(fl)) = (u.lines().next(), f.lines().next()) else {
+        return false;
+    };
+    ul.starts_with("ERROR: ")
+        && u.lines().count() == 1
+        && f.lines().count() == 1
+        && words.iter().any(|w| fl == format!("{ul} '{w}'"))
 }
 
 /// Runs `script` against both, then the probes; records every difference.
@@ -144,7 +162,12 @@ fn compare(name: &str, script: &[&str], probes: &[Probe], t: &mut Tally) {
         let args: Vec<&str> = w.iter().map(String::as_str).collect();
         let (a, b) = (ufw.output(&args), fw.output(&args));
         t.commands += 1;
-        if (a.status.code(), &a.stdout, &a.stderr) != (b.status.code(), &b.stdout, &b.stderr) {
+        if (a.status.code(), &a.stdout) == (b.status.code(), &b.stdout)
+            && names_token(&a.stderr, &b.stderr, &w)
+        {
+            t.token_named += 1;
+        } else if (a.status.code(), &a.stdout, &a.stderr) != (b.status.code(), &b.stdout, &b.stderr)
+        {
             t.diffs.push(format!(
                 "[{name}] `{line}`\n=== ufw: {}=== fw-ctl: {}",
                 show(&a),
@@ -165,6 +188,49 @@ fn compare(name: &str, script: &[&str], probes: &[Probe], t: &mut Tally) {
 type Scenario = (&'static str, &'static [&'static str], &'static [Probe]);
 
 const SCENARIOS: &[Scenario] = &[
+    (
+        "errors",
+        &[
+            "--force enable",
+            "allow 22",
+            "delete 99",
+            "delete 0",
+            "allow 70000",
+            "allow 0",
+            "allow 9001:9000/tcp",
+            "allow 22/foo",
+            "allow 22/icmp",
+            "allow to any port 22 proto tcp from any port 70000",
+            "allow 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16/tcp",
+            "allow 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15/tcp",
+            "allow 9000:9001",
+            "allow 80,443",
+            "allow http,https",
+            "allow proto sctp from 1.2.3.4",
+            "allow proto esp from any to any port 500",
+            "allow from 10.0.0.0/8 to any port ssh proto udp",
+            "allow from 10.0.0.0/33",
+            "allow from 10.0.0.256",
+            "allow from 2001:db8::/129",
+            "allow from 10.0.0.0/8 to 192.168.1.1/33",
+            "allow from 10.0.0.1 to 2001:db8::1",
+            "allow from 10.1.2.3/8 to any port 9000",
+            "allow port 22",
+            "allow 22/tcp 80/tcp",
+            "allow from 10.0.0.0/8 9000",
+            "allow foobar",
+            "allow 1.2.3.4",
+            "allow 2224/tcp log",
+            "allow 8082/tcp comment",
+            "insert 0 allow 80",
+            "insert -1 allow 80",
+            "insert 99 deny 22",
+        ],
+        // Still differing, for the ufw-surface issue: `proto icmp` (ufw
+        // refuses it), `route ...`, and the invalid-syntax errors that ufw
+        // follows with its usage text.
+        &[],
+    ),
     (
         "SIEM manager, single node",
         &[
@@ -351,8 +417,11 @@ fn fw_ctl_prints_and_enforces_what_ufw_does() {
         compare(name, script, probes, &mut t);
     }
     eprintln!(
-        "parity: {} commands and {} packets compared, {} differences",
+        "parity: {} commands compared, {} identical, {} identical but for the token fw's \
+         error names; {} packets compared; {} differences",
         t.commands,
+        t.commands - t.token_named - t.diffs.iter().filter(|d| !d.contains("probe")).count(),
+        t.token_named,
         t.packets,
         t.diffs.len()
     );

@@ -77,6 +77,12 @@ pub enum ParseError {
     /// A single word that is no port, service or profile.
     #[error("Could not find a profile matching '{0}'")]
     UnknownWord(String),
+    /// `log`/`log-all` after the port (ufw wants it after the direction).
+    #[error("Option '{0}' not allowed here")]
+    OptionNotAllowed(String),
+    /// `comment` without its text.
+    #[error("Option 'comment' missing required argument")]
+    CommentMissingArgument,
 }
 
 /// A rule before it is split by family.
@@ -270,6 +276,19 @@ impl RuleParser<'_> {
         }
         if rest.is_empty() && base.iface.is_none() {
             return Err(ParseError::InvalidSyntax);
+        }
+        if rest.len() >= 2 && !KEYWORDS.contains(&rest[0].as_str()) {
+            // Simple form followed by more words: ufw's errors.
+            if let Some(w) = rest[1..]
+                .iter()
+                .find(|w| matches!(w.as_str(), "log" | "log-all"))
+            {
+                return Err(ParseError::OptionNotAllowed(w.clone()));
+            }
+            if rest.last().map(String::as_str) == Some("comment") {
+                return Err(ParseError::CommentMissingArgument);
+            }
+            return Err(ParseError::NeedToOrFrom);
         }
         self.extended(base, rest)
     }
