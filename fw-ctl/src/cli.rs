@@ -107,6 +107,12 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
+    /// Insert a rule first in its family's part of the list (`prepend deny from ADDR`).
+    Prepend {
+        /// The action followed by the rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
     /// Delete a rule by number (`delete N`) or by its text (`delete allow 22/tcp`).
     Delete {
         /// Number, or action and rule.
@@ -159,6 +165,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Reject { args } => add(&ctx, Action::Reject, &args, None),
         Cmd::Limit { args } => add(&ctx, Action::Limit, &args, None),
         Cmd::Insert { args } => insert(&ctx, &args),
+        Cmd::Prepend { args } => prepend(&ctx, &args),
         Cmd::Delete { args } => delete(&ctx, &args),
         Cmd::Logging { level } => logging(&ctx, &level),
         Cmd::Status { what, counters } => status(&ctx, what.as_deref(), counters),
@@ -413,12 +420,13 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
             None => hi,
         };
         st.rules.insert(at, StoredRule { id, rule });
-        messages.push(if position.is_some() {
-            format!("Rule inserted{suffix}")
-        } else if old.enabled {
-            format!("Rule added{suffix}")
-        } else {
+        // As ufw: while inactive every change only says "Rules updated".
+        messages.push(if !old.enabled {
             format!("Rules updated{suffix}")
+        } else if position.is_some() {
+            format!("Rule inserted{suffix}")
+        } else {
+            format!("Rule added{suffix}")
         });
     }
     install(ctx, &dir, &old, &st)?;
@@ -458,6 +466,15 @@ fn insert(ctx: &Ctx, args: &[String]) -> Result<u8> {
     add(ctx, action, rest, Some(p))
 }
 
+/// `prepend ACTION RULE`: an insert at 1, which puts an IPv6 rule first
+/// among the IPv6 rules (positions are clamped to the rule's family).
+fn prepend(ctx: &Ctx, args: &[String]) -> Result<u8> {
+    let (act, rest) = args
+        .split_first()
+        .ok_or_else(|| UserError("Invalid syntax".into()))?;
+    add(ctx, parse_action(act)?, rest, Some(1))
+}
+
 fn parse_action(w: &str) -> Result<Action> {
     Ok(match w {
         "allow" => Action::Allow,
@@ -492,7 +509,7 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
         let mut st = old.clone();
         st.rules.remove(n - 1);
         install(ctx, &dir, &old, &st)?;
-        println!("Rule deleted{}", v6_suffix(&victim));
+        println!("{}{}", deleted_word(&old), v6_suffix(&victim));
         return Ok(0);
     }
     let (act, rest) = args
@@ -513,7 +530,7 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
         match st.rules.iter().position(|r| r.rule == rule) {
             Some(i) => {
                 st.rules.remove(i);
-                messages.push(format!("Rule deleted{suffix}"));
+                messages.push(format!("{}{suffix}", deleted_word(&old)));
             }
             None => messages.push(format!("Could not delete non-existent rule{suffix}")),
         }
@@ -523,6 +540,16 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
         println!("{m}");
     }
     Ok(0)
+}
+
+/// ufw's word for a deletion: "Rule deleted", or while inactive "Rules
+/// updated".
+fn deleted_word(st: &State) -> &'static str {
+    if st.enabled {
+        "Rule deleted"
+    } else {
+        "Rules updated"
+    }
 }
 
 fn open_live(ctx: &Ctx, st: &State) -> Result<Option<Dataplane>> {

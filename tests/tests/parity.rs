@@ -189,6 +189,35 @@ type Scenario = (&'static str, &'static [&'static str], &'static [Probe]);
 
 const SCENARIOS: &[Scenario] = &[
     (
+        "edits while inactive, then active",
+        &[
+            "allow 22",
+            "insert 1 deny from 192.0.2.66",
+            "prepend deny from 198.51.100.77",
+            "prepend deny from 2001:db8::77",
+            "status",
+            "delete allow 22",
+            "delete allow 9999",
+            "--force delete 1",
+            "--force enable",
+            "status numbered",
+            "allow 22",
+            "insert 1 deny from 192.0.2.67",
+            "prepend deny from 198.51.100.78",
+            "prepend deny from 2001:db8::78",
+            "prepend allow 8080/tcp",
+            "status numbered",
+            "delete allow 22",
+            "--force delete 1",
+            "status numbered",
+        ],
+        &[
+            Probe::Tcp("192.0.2.1", 8080),
+            Probe::Tcp("198.51.100.1", 8080),
+            Probe::Tcp("2001:db8:1::1", 8080),
+        ],
+    ),
+    (
         "errors",
         &[
             "--force enable",
