@@ -17,7 +17,7 @@ use crate::{
     loader::{self, Dataplane, Pins, attach},
     netns::{self, Netns},
     rule::{
-        Action, StoredRule,
+        Action, Rule, StoredRule,
         compile::compile,
         display::{action_word, canonical, status_row},
         parse::{ParseError, ServicesDb, parse_rule},
@@ -386,10 +386,22 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = dir.load()?;
     let mut st = old.clone();
-    if let Some(p) = position
-        && (p == 0 || p > st.rules.len() + 1)
-    {
-        bail!(UserError(format!("Invalid position '{p}'")));
+    // ufw's positions: `insert N` counts in the whole numbered list; a rule
+    // of one family must land inside that family's part (v4 rules first).
+    let v4n_before = old.v4_count();
+    let dual = rules.len() == 2;
+    if let Some(p) = position.filter(|p| *p != PREPEND) {
+        let fam = rules.first().map(|r| r.family);
+        let ok = if dual {
+            p >= 1 && p <= old.rules.len()
+        } else if fam == Some(Family::V4) {
+            p >= 1 && p <= v4n_before
+        } else {
+            p > v4n_before && p <= old.rules.len()
+        };
+        if !ok {
+            bail!(UserError(format!("Invalid position '{p}'")));
+        }
     }
     let mut messages = Vec::new();
     for rule in rules {
@@ -399,7 +411,12 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
             ""
         };
         if st.rules.iter().any(|r| r.rule == rule) {
-            messages.push(format!("Skipping adding existing rule{suffix}"));
+            let verb = if position.is_some() {
+                "inserting"
+            } else {
+                "adding"
+            };
+            messages.push(format!("Skipping {verb} existing rule{suffix}"));
             continue;
         }
         if let Some(r) = st.rules.iter_mut().find(|r| r.rule.same_match(&rule)) {
@@ -409,21 +426,38 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
         }
         let id = st.free_id()?;
         let v4 = st.v4_count();
-        // IPv4 rules stay before IPv6 rules (ufw's numbering).
-        let (lo, hi) = if rule.family == Family::V4 {
-            (0, v4)
-        } else {
-            (v4, st.rules.len())
-        };
-        let at = match position {
-            Some(p) => (p - 1).clamp(lo, hi),
-            None => hi,
+        // Where it goes, and whether ufw calls that an insert.
+        let (at, inserted) = match (position, rule.family) {
+            // Prepending to an empty part is an add, as ufw says.
+            (Some(PREPEND), Family::V4) => (0, v4 > 0),
+            (Some(PREPEND), Family::V6) => (v4, st.rules.len() > v4),
+            (None, Family::V4) => (v4, false),
+            (None, Family::V6) => (st.rules.len(), false),
+            (Some(p), Family::V4) if p <= v4n_before => (p - 1, true),
+            // A rule for both families numbered past the IPv4 part: its
+            // IPv4 half is appended.
+            (Some(_), Family::V4) => (v4, false),
+            (Some(p), Family::V6) if p > v4n_before => (v4 + (p - 1 - v4n_before), true),
+            // Both families, numbered inside the IPv4 part: the IPv6 half
+            // goes before the IPv6 twin of the rule it was numbered
+            // against, else last.
+            (Some(p), Family::V6) => {
+                let target = &old.rules[p - 1].rule;
+                let twin = Rule {
+                    family: Family::V6,
+                    ..target.clone()
+                };
+                match st.rules.iter().position(|r| r.rule == twin) {
+                    Some(i) => (i, true),
+                    None => (st.rules.len(), false),
+                }
+            }
         };
         st.rules.insert(at, StoredRule { id, rule });
         // As ufw: while inactive every change only says "Rules updated".
         messages.push(if !old.enabled {
             format!("Rules updated{suffix}")
-        } else if position.is_some() {
+        } else if inserted {
             format!("Rule inserted{suffix}")
         } else {
             format!("Rule added{suffix}")
@@ -472,8 +506,11 @@ fn prepend(ctx: &Ctx, args: &[String]) -> Result<u8> {
     let (act, rest) = args
         .split_first()
         .ok_or_else(|| UserError("Invalid syntax".into()))?;
-    add(ctx, parse_action(act)?, rest, Some(1))
+    add(ctx, parse_action(act)?, rest, Some(PREPEND))
 }
+
+/// The position `prepend` passes to [`add`]: first of the rule's family.
+const PREPEND: usize = usize::MAX;
 
 fn parse_action(w: &str) -> Result<Action> {
     Ok(match w {
