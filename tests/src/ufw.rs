@@ -1,7 +1,9 @@
 //! Real ufw 0.36.2 in a network namespace of its own, for the parity
 //! tests: `ip netns exec NS` bind-mounts `/etc/netns/NS/ufw` over
-//! `/etc/ufw`, so this ufw has private state and its iptables rules live in
-//! the namespace; the host's firewall and `/etc/ufw` are never touched.
+//! `/etc/ufw` and `/etc/netns/NS/default` over `/etc/default` (ufw writes
+//! its default policies to `/etc/default/ufw`), so this ufw has private
+//! state and its iptables rules live in the namespace; the host's firewall,
+//! `/etc/ufw` and `/etc/default` are never touched.
 
 use std::{
     path::PathBuf,
@@ -33,6 +35,12 @@ impl Ufw {
         let etc = PathBuf::from(format!("/etc/netns/{}", ns.name));
         std::fs::create_dir_all(&etc).expect("mkdir /etc/netns/NS");
         sh(&["cp", "-a", "/etc/ufw", &format!("{}/ufw", etc.display())]);
+        sh(&[
+            "cp",
+            "-a",
+            "/etc/default",
+            &format!("{}/default", etc.display()),
+        ]);
         let conf = etc.join("ufw/ufw.conf");
         let text = std::fs::read_to_string(&conf).expect("ufw.conf");
         std::fs::write(&conf, text.replace("ENABLED=yes", "ENABLED=no")).expect("write ufw.conf");
