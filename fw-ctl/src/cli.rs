@@ -19,7 +19,7 @@ use crate::{
     rule::{
         Action, Rule, StoredRule,
         compile::compile,
-        display::{action_word, canonical, status_row},
+        display::{action_word, canonical, command_text, status_row},
         parse::{ParseError, ServicesDb, parse_rule},
     },
     state::{LogLevel, State, StateDir},
@@ -133,6 +133,11 @@ pub enum Cmd {
         #[arg(long, short = 'c')]
         counters: bool,
     },
+    /// Reports: `show added` (the rules as the commands that add them).
+    Show {
+        /// The report: `added`.
+        report: String,
+    },
     /// Counters: per reason, direction and verdict, and per rule.
     Stats,
 }
@@ -169,6 +174,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Delete { args } => delete(&ctx, &args),
         Cmd::Logging { level } => logging(&ctx, &level),
         Cmd::Status { what, counters } => status(&ctx, what.as_deref(), counters),
+        Cmd::Show { report } => show(&ctx, &report),
         Cmd::Stats => stats(&ctx),
     }
 }
@@ -713,6 +719,31 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     } else {
         println!("{out}");
     }
+    Ok(0)
+}
+
+/// `show added`: every rule as the command that adds it, in ufw's form and
+/// order (IPv4 and two-family rules first, a two-family rule once).
+fn show(ctx: &Ctx, report: &str) -> Result<u8> {
+    if report != "added" {
+        bail!(UserError(format!(
+            "Invalid report '{report}' (fw-ctl shows: added)"
+        )));
+    }
+    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
+    let mut out = String::from("Added user rules (see 'fw-ctl status' for running firewall):");
+    if st.rules.is_empty() {
+        out.push_str("\n(None)");
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for r in &st.rules {
+        let c = command_text(&r.rule);
+        if !seen.contains(&c) {
+            out.push_str(&format!("\nfw-ctl {c}"));
+            seen.push(c);
+        }
+    }
+    println!("{out}");
     Ok(0)
 }
 

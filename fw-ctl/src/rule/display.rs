@@ -72,6 +72,66 @@ pub fn canonical(r: &Rule) -> String {
     s
 }
 
+/// The rule as the command that adds it, in ufw's `show added` form (ufw
+/// 0.36.2 `UFWCommandRule.get_command`): the short form when only ports
+/// (and a protocol) are named, else the extended form.
+#[must_use]
+pub fn command_text(r: &Rule) -> String {
+    let any = |a: &Option<IpNet>| a.is_none_or(|n| n.prefix_len() == 0);
+    let mut s = String::from(action_word(r.action));
+    let proto = (r.proto != Proto::Any).then(|| proto_name(r.proto));
+    if any(&r.src)
+        && any(&r.dst)
+        && r.sport.is_none()
+        && r.iface.is_none()
+        && let Some(d) = &r.dport
+    {
+        if r.dir == Direction::Out {
+            s.push_str(" out");
+        }
+        let _ = write!(s, " {d}");
+        if let Some(p) = &proto {
+            let _ = write!(s, "/{p}");
+        }
+        return s;
+    }
+    match (&r.iface, r.dir) {
+        (Some(i), Direction::In) => {
+            let _ = write!(s, " in on {i}");
+        }
+        (Some(i), Direction::Out) => {
+            let _ = write!(s, " out on {i}");
+        }
+        (None, Direction::Out) => s.push_str(" out"),
+        (None, Direction::In) => {}
+    }
+    let mut named = false;
+    for (word, addr, port) in [("from", &r.src, &r.sport), ("to", &r.dst, &r.dport)] {
+        // fw reads `from A port P` without a `to` clause as a destination
+        // port (its one grammar difference), so a source port is always
+        // followed by a `to` clause: `from A port P to any`.
+        let sport_needs_to = word == "to" && r.sport.is_some();
+        if !any(addr) || port.is_some() || sport_needs_to {
+            let loc = addr
+                .as_ref()
+                .filter(|n| n.prefix_len() > 0)
+                .map_or_else(|| "any".to_owned(), addr_text);
+            let _ = write!(s, " {word} {loc}");
+            if let Some(p) = port {
+                let _ = write!(s, " port {p}");
+            }
+            named = true;
+        }
+    }
+    if !named && r.iface.is_none() {
+        s.push_str(" to any");
+    }
+    if let Some(p) = proto {
+        let _ = write!(s, " proto {p}");
+    }
+    s
+}
+
 /// `To` and `From` columns of ufw's status table (ufw 0.36.2,
 /// `backend_iptables.get_status`).
 #[must_use]

@@ -873,6 +873,21 @@ mod tests {
                 got.family = Family::V4;
                 prop_assert_eq!(got, r);
             }
+
+            /// `show added` prints commands that fw-ctl reads back as the
+            /// same rule (a /0 prefix reads back as "any").
+            #[test]
+            fn show_added_text_parses_back(r in arb_rule()) {
+                let text = crate::rule::display::command_text(&r);
+                let words: Vec<String> = text.split_whitespace().skip(1).map(str::to_owned).collect();
+                let back = parse_rule(r.action, &words, &NoServices)
+                    .unwrap_or_else(|e| panic!("{text}: {e}"));
+                let mut got = back.spec.rule;
+                got.family = Family::V4;
+                let zero = |a: Option<IpNet>| a.filter(|n| n.prefix_len() > 0);
+                let want = Rule { src: zero(r.src), dst: zero(r.dst), ..r };
+                prop_assert_eq!(got, want, "{}", text);
+            }
         }
     }
 }
