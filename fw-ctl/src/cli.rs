@@ -70,6 +70,9 @@ pub enum Cmd {
     Disable,
     /// Apply the saved state to the kernel again (when enabled).
     Reload,
+    /// Disable the firewall, back up the rules file with a timestamp and
+    /// start with no rules (default policies and logging level stay).
+    Reset,
     /// Set a default policy: `default allow|deny|reject [incoming|outgoing]`.
     Default {
         /// allow, deny or reject.
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Enable { interfaces } => enable(&ctx, &interfaces),
         Cmd::Disable => disable(&ctx),
         Cmd::Reload => reload(&ctx),
+        Cmd::Reset => reset(&ctx),
         Cmd::Default { policy, direction } => default(&ctx, &policy, direction.as_deref()),
         Cmd::Allow { args } => add(&ctx, Action::Allow, &args, None),
         Cmd::Deny { args } => add(&ctx, Action::Deny, &args, None),
@@ -336,6 +340,76 @@ fn disable(ctx: &Ctx) -> Result<u8> {
     dir.save(&st)?;
     println!("Firewall stopped and disabled on system startup");
     Ok(0)
+}
+
+/// ufw's question: prints `{lead}Proceed with operation (y|n)? `, reads an
+/// answer from stdin; anything but `y`/`yes` (or no input) prints
+/// `Aborted` and gives false.
+fn confirm(lead: &str) -> Result<bool> {
+    print!("{lead}Proceed with operation (y|n)? ");
+    io::stdout().flush()?;
+    let mut answer = String::new();
+    let _ = io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "yes") {
+        Ok(true)
+    } else {
+        println!("Aborted");
+        Ok(false)
+    }
+}
+
+/// `reset`, as ufw: asks unless `--force`, then disables, renames the rules
+/// file to `rules.YYYYMMDD_HHMMSS` (local time; refused if that exists) and
+/// starts with no rules; default policies and the logging level stay.
+fn reset(ctx: &Ctx) -> Result<u8> {
+    if !ctx.force && !confirm("Resetting all rules to installed defaults. ")? {
+        return Ok(0);
+    }
+    let dir = StateDir::open_locked(&ctx.state_dir)?;
+    let old = dir.load()?;
+    let rules_file = dir.path().join("rules");
+    let backup = dir.path().join(format!("rules.{}", local_timestamp()));
+    if backup.exists() {
+        bail!(UserError(format!(
+            "'{}' already exists. Aborting",
+            backup.display()
+        )));
+    }
+    Dataplane::destroy(&pins(ctx)?)?;
+    if rules_file.exists() {
+        std::fs::rename(&rules_file, &backup)
+            .with_context(|| format!("cannot back up {}", rules_file.display()))?;
+        println!("Backing up 'rules' to '{}'", backup.display());
+    }
+    let st = State {
+        enabled: false,
+        rules: Vec::new(),
+        ..old
+    };
+    dir.save(&st)?;
+    println!();
+    Ok(0)
+}
+
+/// Local time as `YYYYMMDD_HHMMSS` (ufw's backup suffix).
+fn local_timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let t = now as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to a time_t and a tm.
+    unsafe { libc::localtime_r(&raw const t, &raw mut tm) };
+    format!(
+        "{:04}{:02}{:02}_{:02}{:02}{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }
 
 fn default(ctx: &Ctx, policy: &str, direction: Option<&str>) -> Result<u8> {
@@ -540,12 +614,7 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
         if !ctx.force {
             println!("Deleting:");
             println!(" {}", canonical(&victim.rule));
-            print!("Proceed with operation (y|n)? ");
-            io::stdout().flush()?;
-            let mut answer = String::new();
-            let _ = io::stdin().lock().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "yes") {
-                println!("Aborted");
+            if !confirm("")? {
                 return Ok(0);
             }
         }

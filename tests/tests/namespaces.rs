@@ -329,3 +329,61 @@ fn reload_restores_the_filter_when_its_pins_are_gone() {
     );
     assert!(!fw.pin_dir().join(format!("v{ABI_VERSION}")).exists());
 }
+
+/// `reset` as ufw: without `--force` it asks and (no answer) aborts,
+/// changing nothing; with it, the filter goes, the rules file is kept as
+/// `rules.YYYYMMDD_HHMMSS`, no rules remain, and the default policies and
+/// logging level stay.
+#[test]
+fn reset_backs_up_the_rules_and_starts_empty() {
+    let pair = Pair::new("reset");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _tcp = tcp_listeners(&pair.host, &[9001]);
+    fw.ok(&["default", "deny", "outgoing"]);
+    fw.ok(&["logging", "medium"]);
+    fw.ok(&["allow", "22/tcp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    let rules_before = std::fs::read_to_string(fw.state.join("rules")).expect("rules");
+    assert!(rules_before.contains("port 22"));
+
+    assert_eq!(
+        fw.ok(&["reset"]),
+        "Resetting all rules to installed defaults. Proceed with operation (y|n)? Aborted\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fw.state.join("rules")).expect("rules"),
+        rules_before
+    );
+    assert_eq!(tcp_connect(&pair.client, at(HOST4, 9001)), Connect::Silence);
+
+    let out = fw.ok(&["--force", "reset"]);
+    let backup = out
+        .strip_prefix("Backing up 'rules' to '")
+        .and_then(|r| r.strip_suffix("'\n\n"))
+        .unwrap_or_else(|| panic!("reset said: {out:?}"));
+    let stamp = backup
+        .rsplit_once("rules.")
+        .map(|(_, s)| s)
+        .expect("timestamp");
+    assert!(
+        stamp.len() == 15 && stamp.as_bytes()[8] == b'_',
+        "timestamp {stamp}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(backup).expect("backup"),
+        rules_before
+    );
+    assert_eq!(fw.ok(&["status"]), "Status: inactive\n");
+    assert!(fw.ok(&["show", "added"]).ends_with("(None)\n"));
+    assert!(!fw.pin_dir().join(format!("v{ABI_VERSION}")).exists());
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 9001)),
+        Connect::Connected
+    );
+    fw.ok(&["enable", "-i", "fw0"]);
+    let verbose = fw.ok(&["status", "verbose"]);
+    assert!(
+        verbose.contains("Logging: on (medium)") && verbose.contains("deny (outgoing)"),
+        "{verbose}"
+    );
+}

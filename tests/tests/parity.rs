@@ -473,6 +473,7 @@ const SCENARIOS: &[Scenario] = &[
             "status numbered",
             "--force delete 3",
             "status verbose",
+            "reset",
             "reload",
             "disable",
             "status",
