@@ -358,9 +358,9 @@ fn confirm(lead: &str) -> Result<bool> {
     }
 }
 
-/// `reset`, as ufw: asks unless `--force`, then disables, renames the rules
-/// file to `rules.YYYYMMDD_HHMMSS` (local time; refused if that exists) and
-/// starts with no rules; default policies and the logging level stay.
+/// `reset`, as ufw: asks unless `--force`, then keeps the rules file as
+/// `rules.YYYYMMDD_HHMMSS` (local time; refused if that exists), disables
+/// and starts with no rules; default policies and the logging level stay.
 fn reset(ctx: &Ctx) -> Result<u8> {
     if !ctx.force && !confirm("Resetting all rules to installed defaults. ")? {
         return Ok(0);
@@ -375,11 +375,19 @@ fn reset(ctx: &Ctx) -> Result<u8> {
             backup.display()
         )));
     }
-    Dataplane::destroy(&pins(ctx)?)?;
-    if rules_file.exists() {
-        std::fs::rename(&rules_file, &backup)
+    // The backup is a hard link, made first: the old rules file stays in
+    // place until the new state replaces it atomically, so a failure at any
+    // step leaves the rules (and at worst a spare backup) as they were.
+    let backed_up = rules_file.exists();
+    if backed_up {
+        std::fs::hard_link(&rules_file, &backup)
             .with_context(|| format!("cannot back up {}", rules_file.display()))?;
-        println!("Backing up 'rules' to '{}'", backup.display());
+    }
+    if let Err(e) = Dataplane::destroy(&pins(ctx)?) {
+        if backed_up {
+            let _ = std::fs::remove_file(&backup);
+        }
+        return Err(e.into());
     }
     let st = State {
         enabled: false,
@@ -387,6 +395,9 @@ fn reset(ctx: &Ctx) -> Result<u8> {
         ..old
     };
     dir.save(&st)?;
+    if backed_up {
+        println!("Backing up 'rules' to '{}'", backup.display());
+    }
     println!();
     Ok(0)
 }
