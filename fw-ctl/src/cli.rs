@@ -14,31 +14,60 @@ use clap::{Parser, Subcommand};
 use fw_common::{Direction, Family, Reason, Verdict};
 
 use crate::{
+    apps::Profiles,
     loader::{self, Dataplane, Pins, attach},
     netns::{self, Netns},
     rule::{
         Action, Rule, StoredRule,
         compile::compile,
         display::{action_word, canonical, command_text, status_row},
-        parse::{ParseError, ServicesDb, parse_rule},
+        parse::{ParseError, Services as _, ServicesDb, parse_rule_with},
     },
-    state::{LogLevel, State, StateDir},
+    state::{LogLevel, State, StateDir, render_rules},
 };
+
+mod app;
+mod import;
+mod report;
+pub mod usage;
 
 /// A user error: printed as `ERROR: ...`, exit status 1, nothing changed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UserError(pub String);
 
-impl From<ParseError> for UserError {
-    fn from(e: ParseError) -> Self {
-        Self(e.to_string())
+/// Words that do not form a command: ufw's `ERROR: Invalid syntax` (with
+/// the word fw could not place, when there is one) and the usage text on
+/// stdout; exit status 1, nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub struct SyntaxError(pub Option<String>);
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(w) => write!(f, "Invalid syntax near '{w}'"),
+            None => f.write_str("Invalid syntax"),
+        }
     }
+}
+
+/// A grammar error as the error the user sees.
+fn parse_error(e: ParseError) -> anyhow::Error {
+    match e {
+        ParseError::InvalidSyntax | ParseError::CommentQuote => SyntaxError(None).into(),
+        ParseError::Unexpected(w) | ParseError::MissingValue(w) => SyntaxError(Some(w)).into(),
+        e => UserError(e.to_string()).into(),
+    }
+}
+
+/// `Err(SyntaxError)` naming `word`.
+fn syntax<T>(word: Option<&str>) -> Result<T> {
+    Err(SyntaxError(word.map(str::to_owned)).into())
 }
 
 /// fw-ctl: a host firewall with ufw's commands and an XDP/TC data plane.
 #[derive(Parser, Debug)]
-#[command(name = "fw-ctl", version, about, long_about = None)]
+#[command(name = "fw-ctl", version, about, long_about = None, disable_help_subcommand = true)]
 pub struct Cli {
     /// State directory (rules and settings). Default: /etc/fw, or
     /// /etc/fw/netns/NAME inside a named network namespace.
@@ -51,6 +80,10 @@ pub struct Cli {
     /// Do not ask for confirmation.
     #[arg(long, global = true)]
     pub force: bool,
+    /// Print what would change (the would-be rules file) and change
+    /// nothing: not the state files, not the kernel.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     /// The command.
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -73,11 +106,11 @@ pub enum Cmd {
     /// Disable the firewall, back up the rules file with a timestamp and
     /// start with no rules (default policies and logging level stay).
     Reset,
-    /// Set a default policy: `default allow|deny|reject [incoming|outgoing]`.
+    /// Set a default policy: `default allow|deny|reject [incoming|outgoing|routed]`.
     Default {
         /// allow, deny or reject.
-        policy: String,
-        /// incoming (default) or outgoing.
+        policy: Option<String>,
+        /// incoming (default), outgoing or routed.
         direction: Option<String>,
     },
     /// Add an allow rule (ufw grammar).
@@ -126,8 +159,37 @@ pub enum Cmd {
     /// and shown; drop logs come with the daemon).
     Logging {
         /// on, off, low, medium, high or full.
-        level: String,
+        level: Option<String>,
     },
+    /// A rule for forwarded traffic: `route [delete] [insert N|prepend]
+    /// ACTION [in on IF] [out on IF] ...` (stored and shown; enforced with
+    /// the stateful data plane).
+    Route {
+        /// The rule.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Application profiles: `app list`, `app info NAME|all`,
+    /// `app update [--add-new] NAME|all`, `app default allow|deny|reject|skip`.
+    App {
+        /// The subcommand and its argument.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Carry a ufw configuration over: `import-ufw [DIR]` reads
+    /// DIR/user.rules, DIR/user6.rules, DIR/ufw.conf (DIR default /etc/ufw)
+    /// and /etc/default/ufw (`--defaults FILE`).
+    ImportUfw {
+        /// ufw's configuration directory.
+        dir: Option<PathBuf>,
+        /// ufw's defaults file.
+        #[arg(long, default_value = "/etc/default/ufw")]
+        defaults: PathBuf,
+    },
+    /// The version.
+    Version,
+    /// ufw's usage text.
+    Help,
     /// Show the rules: `status`, `status verbose`, `status numbered`.
     Status {
         /// verbose or numbered.
@@ -136,10 +198,12 @@ pub enum Cmd {
         #[arg(long, short = 'c')]
         counters: bool,
     },
-    /// Reports: `show added` (the rules as the commands that add them).
+    /// Reports: `show added` (the rules as the commands that add them),
+    /// `show raw` (the compiled kernel tables with counters), `show
+    /// builtins`, `show listening` (listening sockets and their rules).
     Show {
-        /// The report: `added`.
-        report: String,
+        /// added, raw, builtins or listening.
+        report: Option<String>,
     },
     /// Counters: per reason, direction and verdict, and per rule.
     Stats,
@@ -150,6 +214,19 @@ struct Ctx {
     state_dir: PathBuf,
     pin_dir: PathBuf,
     force: bool,
+    dry_run: bool,
+}
+
+impl Ctx {
+    /// The application profiles (ufw's dir, then the state dir's), with
+    /// ufw's warnings about bad profiles printed.
+    fn profiles(&self) -> Profiles {
+        let p = Profiles::load(&Profiles::dirs(&self.state_dir), &ServicesDb::system());
+        for w in &p.warnings {
+            eprintln!("{w}");
+        }
+        p
+    }
 }
 
 /// Runs a parsed command line; returns the exit status.
@@ -162,24 +239,56 @@ pub fn run(cli: Cli) -> Result<u8> {
         state_dir: cli.state_dir.unwrap_or_else(|| ns.default_state_dir()),
         pin_dir: cli.pin_dir.unwrap_or_else(|| ns.default_pin_dir()),
         force: cli.force,
+        dry_run: cli.dry_run,
     };
     match cli.cmd {
         Cmd::Enable { interfaces } => enable(&ctx, &interfaces),
         Cmd::Disable => disable(&ctx),
         Cmd::Reload => reload(&ctx),
         Cmd::Reset => reset(&ctx),
-        Cmd::Default { policy, direction } => default(&ctx, &policy, direction.as_deref()),
-        Cmd::Allow { args } => add(&ctx, Action::Allow, &args, None),
-        Cmd::Deny { args } => add(&ctx, Action::Deny, &args, None),
-        Cmd::Reject { args } => add(&ctx, Action::Reject, &args, None),
-        Cmd::Limit { args } => add(&ctx, Action::Limit, &args, None),
-        Cmd::Insert { args } => insert(&ctx, &args),
-        Cmd::Prepend { args } => prepend(&ctx, &args),
-        Cmd::Delete { args } => delete(&ctx, &args),
-        Cmd::Logging { level } => logging(&ctx, &level),
+        Cmd::Default { policy, direction } => {
+            default(&ctx, policy.as_deref(), direction.as_deref())
+        }
+        Cmd::Allow { args } => add(&ctx, Action::Allow, &args, None, false),
+        Cmd::Deny { args } => add(&ctx, Action::Deny, &args, None, false),
+        Cmd::Reject { args } => add(&ctx, Action::Reject, &args, None, false),
+        Cmd::Limit { args } => add(&ctx, Action::Limit, &args, None, false),
+        Cmd::Insert { args } => insert(&ctx, &args, false),
+        Cmd::Prepend { args } => prepend(&ctx, &args, false),
+        Cmd::Delete { args } => delete(&ctx, &args, false),
+        Cmd::Route { args } => route(&ctx, &args),
+        Cmd::Logging { level } => logging(&ctx, level.as_deref()),
         Cmd::Status { what, counters } => status(&ctx, what.as_deref(), counters),
-        Cmd::Show { report } => show(&ctx, &report),
+        Cmd::Show { report } => report::show(&ctx, report.as_deref()),
+        Cmd::App { args } => app::run(&ctx, &args),
+        Cmd::ImportUfw { dir, defaults } => import::run(&ctx, dir.as_deref(), &defaults),
+        Cmd::Version => {
+            println!("fw-ctl {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Cmd::Help => {
+            print!("{}", usage::USAGE);
+            Ok(0)
+        }
         Cmd::Stats => stats(&ctx),
+    }
+}
+
+/// `route ...`: `route delete NUM` is refused as ufw does.
+fn route(ctx: &Ctx, args: &[String]) -> Result<u8> {
+    match args.first().map(String::as_str) {
+        Some("delete") => {
+            if args.get(1).is_some_and(|w| w.parse::<i64>().is_ok()) {
+                bail!(UserError(
+                    "'route delete NUM' unsupported. Use 'delete NUM' instead.".into()
+                ));
+            }
+            delete(ctx, &args[1..], true)
+        }
+        Some("insert") => insert(ctx, &args[1..], true),
+        Some("prepend") => prepend(ctx, &args[1..], true),
+        Some(a) => add(ctx, parse_action(a)?, &args[1..], None, true),
+        None => syntax(None),
     }
 }
 
@@ -219,6 +328,11 @@ fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
     let ifaces = netns::interfaces()?;
     let compiled = compile(&st.rules, st.defaults, &resolver(&ifaces))
         .map_err(|e| UserError(e.to_string()))?;
+    if ctx.dry_run {
+        // As ufw's --dry-run: the would-be rules file, nothing written.
+        print!("{}", render_rules(&st.rules));
+        return Ok(());
+    }
     if !st.enabled {
         dir.save(st)?;
         return Ok(());
@@ -239,7 +353,11 @@ fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
 }
 
 fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
-    bring_up(ctx, names)?;
+    if ctx.dry_run {
+        println!("> would load the filter and attach it");
+    } else {
+        bring_up(ctx, names)?;
+    }
     println!("Firewall is active and enabled on system startup");
     Ok(0)
 }
@@ -249,7 +367,11 @@ fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
 fn reload(ctx: &Ctx) -> Result<u8> {
     let enabled = StateDir::open_locked(&ctx.state_dir)?.load()?.enabled;
     if enabled {
-        bring_up(ctx, &[])?;
+        if ctx.dry_run {
+            println!("> would apply the saved state to the kernel");
+        } else {
+            bring_up(ctx, &[])?;
+        }
         println!("Firewall reloaded");
     } else {
         println!("Firewall not enabled (skipping reload)");
@@ -332,6 +454,11 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
 }
 
 fn disable(ctx: &Ctx) -> Result<u8> {
+    if ctx.dry_run {
+        println!("> would detach and unload the filter");
+        println!("Firewall stopped and disabled on system startup");
+        return Ok(0);
+    }
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let mut st = dir.load()?;
     let pins = pins(ctx)?;
@@ -363,6 +490,10 @@ fn confirm(lead: &str) -> Result<bool> {
 /// and starts with no rules; default policies and the logging level stay.
 fn reset(ctx: &Ctx) -> Result<u8> {
     if !ctx.force && !confirm("Resetting all rules to installed defaults. ")? {
+        return Ok(0);
+    }
+    if ctx.dry_run {
+        println!("> would back up 'rules', disable the firewall and remove every rule");
         return Ok(0);
     }
     let dir = StateDir::open_locked(&ctx.state_dir)?;
@@ -423,36 +554,30 @@ fn local_timestamp() -> String {
     )
 }
 
-fn default(ctx: &Ctx, policy: &str, direction: Option<&str>) -> Result<u8> {
+fn default(ctx: &Ctx, policy: Option<&str>, direction: Option<&str>) -> Result<u8> {
     let action = match policy {
-        "allow" => Action::Allow,
-        "deny" => Action::Deny,
-        "reject" => Action::Reject,
-        other => bail!(UserError(format!(
-            "Invalid policy '{other}' (allow, deny or reject)"
-        ))),
+        Some("allow") => Action::Allow,
+        Some("deny") => Action::Deny,
+        Some("reject") => Action::Reject,
+        other => return syntax(other),
     };
-    let dir_word = direction.unwrap_or("incoming");
-    let d = match dir_word {
-        "incoming" | "input" | "in" => Direction::In,
-        "outgoing" | "output" | "out" => Direction::Out,
-        other => bail!(UserError(format!(
-            "Invalid direction '{other}' (incoming or outgoing)"
-        ))),
+    // ufw's words; `routed` is stored and shown (enforced with route rules
+    // in the stateful data plane).
+    let word = match direction.unwrap_or("incoming") {
+        "incoming" | "input" | "in" => "incoming",
+        "outgoing" | "output" | "out" => "outgoing",
+        "routed" | "forward" | "route" => "routed",
+        other => return syntax(Some(other)),
     };
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = dir.load()?;
     let mut st = old.clone();
-    match d {
-        Direction::In => st.defaults.incoming = action,
-        Direction::Out => st.defaults.outgoing = action,
+    match word {
+        "incoming" => st.defaults.incoming = action,
+        "outgoing" => st.defaults.outgoing = action,
+        _ => st.routed = action,
     }
     install(ctx, &dir, &old, &st)?;
-    let word = if d == Direction::In {
-        "incoming"
-    } else {
-        "outgoing"
-    };
     println!("Default {word} policy changed to '{}'", action_word(action));
     println!("(be sure to update your rules accordingly)");
     Ok(0)
@@ -466,14 +591,50 @@ fn v6_suffix(r: &StoredRule) -> &'static str {
     }
 }
 
-fn parse_words(action: Action, args: &[String]) -> Result<(Vec<crate::rule::Rule>, Vec<String>)> {
-    let parsed = parse_rule(action, args, &ServicesDb::system()).map_err(UserError::from)?;
+fn parse_words(
+    ctx: &Ctx,
+    action: Action,
+    args: &[String],
+    forward: bool,
+) -> Result<(Vec<crate::rule::Rule>, Vec<String>)> {
+    let services = ServicesDb::system();
+    // Profiles are read only when a word may name one (as ufw, whose
+    // warnings about bad profiles then come first).
+    let profiles = if args
+        .iter()
+        .any(|w| crate::apps::valid_name(w) && services.lookup(w).is_none())
+    {
+        ctx.profiles()
+    } else {
+        Profiles::default()
+    };
+    // The command line takes ufw's protocols only (the state file's
+    // grammar also names icmp, icmpv6 and numbers).
+    if let Some(k) = args.iter().position(|w| w == "proto")
+        && let Some(p) = args.get(k + 1)
+        && !UFW_PROTOCOLS.contains(&p.as_str())
+    {
+        bail!(UserError(format!("Unsupported protocol '{p}'")));
+    }
+    let parsed =
+        parse_rule_with(action, args, &services, &profiles, forward).map_err(parse_error)?;
     Ok((parsed.spec.expand(), parsed.notes))
 }
 
+/// The protocols ufw's `proto` takes.
+const UFW_PROTOCOLS: &[&str] = &[
+    "any", "tcp", "udp", "ipv6", "esp", "ah", "igmp", "gre", "vrrp",
+];
+
 /// `allow|deny|... RULE`, or with `position` an insert.
-fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> Result<u8> {
-    let (rules, notes) = parse_words(action, args)?;
+fn add(
+    ctx: &Ctx,
+    action: Action,
+    args: &[String],
+    position: Option<usize>,
+    forward: bool,
+) -> Result<u8> {
+    let (rules, notes) = parse_words(ctx, action, args, forward)?;
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = dir.load()?;
     let mut st = old.clone();
@@ -511,7 +672,11 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
             continue;
         }
         if let Some(r) = st.rules.iter_mut().find(|r| r.rule.same_match(&rule)) {
+            // As ufw: a rule differing only in action, logging or comment
+            // is updated in place.
             r.rule.action = rule.action;
+            r.rule.opts.log = rule.opts.log;
+            r.rule.opts.comment = rule.opts.comment;
             messages.push(format!("Rule updated{suffix}"));
             continue;
         }
@@ -545,8 +710,9 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
             }
         };
         st.rules.insert(at, StoredRule { id, rule });
-        // As ufw: while inactive every change only says "Rules updated".
-        messages.push(if !old.enabled {
+        // As ufw: while inactive (or with --dry-run) every change only
+        // says "Rules updated".
+        messages.push(if !old.enabled || ctx.dry_run {
             format!("Rules updated{suffix}")
         } else if inserted {
             format!("Rule inserted{suffix}")
@@ -563,7 +729,11 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
             println!("{n}");
         }
     }
-    if matches!(action, Action::Reject | Action::Limit) {
+    if forward {
+        println!(
+            "fw-ctl: route rules are stored and shown; forwarded traffic is not filtered for now"
+        );
+    } else if matches!(action, Action::Reject | Action::Limit) {
         println!(
             "fw-ctl: '{}' is stored and shown; the data plane enforces it as 'deny' for now",
             action_word(action)
@@ -575,29 +745,29 @@ fn add(ctx: &Ctx, action: Action, args: &[String], position: Option<usize>) -> R
     Ok(0)
 }
 
-fn insert(ctx: &Ctx, args: &[String]) -> Result<u8> {
-    let (pos, rest) = args
-        .split_first()
-        .ok_or_else(|| UserError("Invalid syntax".into()))?;
+fn insert(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
+    let Some((pos, rest)) = args.split_first() else {
+        return syntax(None);
+    };
     let p: usize = pos
         .parse()
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| UserError(format!("Cannot insert rule at position '{pos}'")))?;
-    let (act, rest) = rest
-        .split_first()
-        .ok_or_else(|| UserError("Invalid syntax".into()))?;
+    let Some((act, rest)) = rest.split_first() else {
+        return syntax(None);
+    };
     let action = parse_action(act)?;
-    add(ctx, action, rest, Some(p))
+    add(ctx, action, rest, Some(p), forward)
 }
 
 /// `prepend ACTION RULE`: an insert at 1, which puts an IPv6 rule first
 /// among the IPv6 rules (positions are clamped to the rule's family).
-fn prepend(ctx: &Ctx, args: &[String]) -> Result<u8> {
-    let (act, rest) = args
-        .split_first()
-        .ok_or_else(|| UserError("Invalid syntax".into()))?;
-    add(ctx, parse_action(act)?, rest, Some(PREPEND))
+fn prepend(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
+    let Some((act, rest)) = args.split_first() else {
+        return syntax(None);
+    };
+    add(ctx, parse_action(act)?, rest, Some(PREPEND), forward)
 }
 
 /// The position `prepend` passes to [`add`]: first of the rule's family.
@@ -609,12 +779,12 @@ fn parse_action(w: &str) -> Result<Action> {
         "deny" => Action::Deny,
         "reject" => Action::Reject,
         "limit" => Action::Limit,
-        other => bail!(UserError(format!("Invalid action '{other}'"))),
+        other => return syntax(Some(other)),
     })
 }
 
-fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
-    if args.len() == 1 && args[0].chars().all(|c| c.is_ascii_digit()) {
+fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
+    if !forward && args.len() == 1 && args[0].chars().all(|c| c.is_ascii_digit()) {
         let n: usize = args[0].parse().unwrap_or(0);
         let dir = StateDir::open_locked(&ctx.state_dir)?;
         let old = dir.load()?;
@@ -624,7 +794,7 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
         let victim = old.rules[n - 1].clone();
         if !ctx.force {
             println!("Deleting:");
-            println!(" {}", canonical(&victim.rule));
+            println!(" {}", command_text(&victim.rule));
             if !confirm("")? {
                 return Ok(0);
             }
@@ -632,14 +802,17 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
         let mut st = old.clone();
         st.rules.remove(n - 1);
         install(ctx, &dir, &old, &st)?;
-        println!("{}{}", deleted_word(&old), v6_suffix(&victim));
+        println!("{}{}", deleted_word(ctx, &old), v6_suffix(&victim));
         return Ok(0);
     }
-    let (act, rest) = args
-        .split_first()
-        .ok_or_else(|| UserError("Invalid syntax".into()))?;
+    let Some((act, rest)) = args.split_first() else {
+        return syntax(None);
+    };
     let action = parse_action(act)?;
-    let (rules, _) = parse_words(action, rest)?;
+    if rest.is_empty() {
+        return syntax(None);
+    }
+    let (rules, _) = parse_words(ctx, action, rest, forward)?;
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = dir.load()?;
     let mut st = old.clone();
@@ -653,7 +826,7 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
         match st.rules.iter().position(|r| r.rule == rule) {
             Some(i) => {
                 st.rules.remove(i);
-                messages.push(format!("{}{suffix}", deleted_word(&old)));
+                messages.push(format!("{}{suffix}", deleted_word(ctx, &old)));
             }
             None => messages.push(format!("Could not delete non-existent rule{suffix}")),
         }
@@ -667,8 +840,8 @@ fn delete(ctx: &Ctx, args: &[String]) -> Result<u8> {
 
 /// ufw's word for a deletion: "Rule deleted", or while inactive "Rules
 /// updated".
-fn deleted_word(st: &State) -> &'static str {
-    if st.enabled {
+fn deleted_word(ctx: &Ctx, st: &State) -> &'static str {
+    if st.enabled && !ctx.dry_run {
         "Rule deleted"
     } else {
         "Rules updated"
@@ -686,20 +859,22 @@ fn open_live(ctx: &Ctx, st: &State) -> Result<Option<Dataplane>> {
     Ok(Some(Dataplane::open(&pins)?))
 }
 
-fn logging(ctx: &Ctx, word: &str) -> Result<u8> {
+fn logging(ctx: &Ctx, word: Option<&str>) -> Result<u8> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let mut st = dir.load()?;
     st.logging = match word {
         // As ufw: `on` keeps a level that is on, and means low when off.
-        "on" if st.logging == LogLevel::Off => LogLevel::Low,
-        "on" => st.logging,
-        w => LogLevel::from_word(w).ok_or_else(|| {
-            UserError(format!(
-                "Invalid logging level '{w}' (on, off, low, medium, high or full)"
-            ))
-        })?,
+        Some("on") if st.logging == LogLevel::Off => LogLevel::Low,
+        Some("on") => st.logging,
+        Some(w) => match LogLevel::from_word(w) {
+            Some(l) => l,
+            None => return syntax(Some(w)),
+        },
+        None => return syntax(None),
     };
-    dir.save(&st)?;
+    if !ctx.dry_run {
+        dir.save(&st)?;
+    }
     println!(
         "{}",
         if st.logging == LogLevel::Off {
@@ -711,12 +886,24 @@ fn logging(ctx: &Ctx, word: &str) -> Result<u8> {
     Ok(0)
 }
 
+/// True when this network namespace forwards IPv4 or IPv6 (ufw shows the
+/// routed policy only then, else `disabled`).
+fn forwarding() -> bool {
+    [
+        "/proc/sys/net/ipv4/ip_forward",
+        "/proc/sys/net/ipv6/conf/default/forwarding",
+        "/proc/sys/net/ipv6/conf/all/forwarding",
+    ]
+    .iter()
+    .any(|f| std::fs::read_to_string(f).is_ok_and(|v| v.contains('1')))
+}
+
 fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     let (verbose, numbered) = match what {
         None => (false, false),
         Some("verbose") => (true, false),
         Some("numbered") => (false, true),
-        Some(other) => bail!(UserError(format!("Invalid syntax near '{other}'"))),
+        Some(other) => return syntax(Some(other)),
     };
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let st = dir.load()?;
@@ -727,13 +914,19 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     let mut out = String::from("Status: active\n");
     if verbose {
         out.push_str(&format!(
-            "Logging: {}\nDefault: {} (incoming), {} (outgoing), disabled (routed)\nNew profiles: skip\n",
+            "Logging: {}\nDefault: {} (incoming), {} (outgoing), {} (routed)\nNew profiles: {}\n",
             match st.logging {
                 LogLevel::Off => "off".to_owned(),
                 l => format!("on ({})", l.word()),
             },
             action_word(st.defaults.incoming),
-            action_word(st.defaults.outgoing)
+            action_word(st.defaults.outgoing),
+            if forwarding() {
+                action_word(st.routed)
+            } else {
+                "disabled"
+            },
+            st.app_policy.map_or("skip", action_word),
         ));
     }
     let count = |r: &StoredRule| -> Result<String> {
@@ -743,15 +936,26 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
         let c = dp.rule_counter(r.id)?;
         Ok(format!(" {:>12} {:>14}", c.packets, c.bytes))
     };
-    let mut rows_in = String::new();
-    let mut rows_out = String::new();
+    // ufw groups incoming, outgoing and route rules (numbered: list order).
+    let (mut rows_in, mut rows_out, mut rows_fwd) = (String::new(), String::new(), String::new());
     for (i, r) in st.rules.iter().enumerate() {
-        let row = status_row(&r.rule, numbered.then_some(i + 1), verbose);
-        let line = format!("{row}{}\n", count(r)?);
-        if numbered || r.rule.dir == Direction::In {
-            rows_in.push_str(&line);
+        // `status verbose` shows an application rule per port spec.
+        let legs = if verbose {
+            r.rule.legs()
         } else {
-            rows_out.push_str(&line);
+            vec![r.rule.clone()]
+        };
+        for (k, leg) in legs.iter().enumerate() {
+            let row = status_row(leg, numbered.then_some(i + 1), verbose);
+            let c = if k == 0 { count(r)? } else { String::new() };
+            let line = format!("{row}{c}\n");
+            if numbered || (!r.rule.opts.forward && r.rule.dir == Direction::In) {
+                rows_in.push_str(&line);
+            } else if r.rule.opts.forward {
+                rows_fwd.push_str(&line);
+            } else {
+                rows_out.push_str(&line);
+            }
         }
     }
     if !st.rules.is_empty() {
@@ -792,6 +996,10 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
             out.push('\n');
         }
         out.push_str(&rows_out);
+        if !rows_in.is_empty() && !rows_fwd.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&rows_fwd);
     }
     // ufw ends a table with a blank line; without rules there is no table.
     if st.rules.is_empty() {
@@ -802,31 +1010,6 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     Ok(0)
 }
 
-/// `show added`: every rule as the command that adds it, in ufw's form and
-/// order (IPv4 and two-family rules first, a two-family rule once).
-fn show(ctx: &Ctx, report: &str) -> Result<u8> {
-    if report != "added" {
-        bail!(UserError(format!(
-            "Invalid report '{report}' (fw-ctl shows: added)"
-        )));
-    }
-    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
-    let mut out = String::from("Added user rules (see 'fw-ctl status' for running firewall):");
-    if st.rules.is_empty() {
-        out.push_str("\n(None)");
-    }
-    let mut seen: Vec<String> = Vec::new();
-    for r in &st.rules {
-        let c = command_text(&r.rule);
-        if !seen.contains(&c) {
-            out.push_str(&format!("\nfw-ctl {c}"));
-            seen.push(c);
-        }
-    }
-    println!("{out}");
-    Ok(0)
-}
-
 fn stats(ctx: &Ctx) -> Result<u8> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let st = dir.load()?;
@@ -834,13 +1017,22 @@ fn stats(ctx: &Ctx) -> Result<u8> {
         println!("Status: inactive");
         return Ok(0);
     };
-    let cfg = dp.config()?;
-    println!("Generation: {}", cfg.generation);
+    println!("Generation: {}", dp.config()?.generation);
     println!();
-    println!(
-        "{:<20} {:<4} {:<5} {:>12} {:>14}",
+    print!("{}", counter_tables(&dp, &st)?);
+    Ok(0)
+}
+
+/// The counters as tables: per reason, direction and verdict (those that
+/// moved), then per rule in list order.
+fn counter_tables(dp: &Dataplane, st: &State) -> Result<String> {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    writeln!(
+        o,
+        "{:<20} {:<4} {:<7} {:>12} {:>14}",
         "Reason", "Dir", "Verdict", "Packets", "Bytes"
-    );
+    )?;
     for r in Reason::ALL {
         for d in [Direction::In, Direction::Out] {
             for v in [Verdict::Pass, Verdict::Drop] {
@@ -848,22 +1040,24 @@ fn stats(ctx: &Ctx) -> Result<u8> {
                 if c.packets == 0 {
                     continue;
                 }
-                println!(
+                writeln!(
+                    o,
                     "{:<20} {:<4} {:<7} {:>12} {:>14}",
                     r.as_str(),
                     if d == Direction::In { "in" } else { "out" },
                     if v == Verdict::Pass { "pass" } else { "drop" },
                     c.packets,
                     c.bytes
-                );
+                )?;
             }
         }
     }
-    println!();
-    println!(
+    writeln!(o)?;
+    writeln!(
+        o,
         "{:<6} {:<6} {:>12} {:>14}  Rule",
         "Num", "Id", "Packets", "Bytes"
-    );
+    )?;
     for (i, r) in st.rules.iter().enumerate() {
         let c = dp.rule_counter(r.id)?;
         let fam = if r.rule.family == Family::V6 {
@@ -871,14 +1065,15 @@ fn stats(ctx: &Ctx) -> Result<u8> {
         } else {
             ""
         };
-        println!(
+        writeln!(
+            o,
             "{:<6} {:<6} {:>12} {:>14}  {}{fam}",
             i + 1,
             r.id,
             c.packets,
             c.bytes,
             canonical(&r.rule)
-        );
+        )?;
     }
-    Ok(0)
+    Ok(o)
 }

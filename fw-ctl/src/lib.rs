@@ -3,6 +3,7 @@
 //! the loader that pins and updates the data plane. The `fw-ctl` binary and
 //! the integration tests are thin users of this crate.
 
+pub mod apps;
 pub mod cli;
 pub mod loader;
 pub mod netns;

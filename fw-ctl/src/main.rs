@@ -4,11 +4,43 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use fw_ctl::cli::{Cli, UserError, run};
+use clap::{Parser as _, error::ErrorKind};
+use fw_ctl::cli::{Cli, SyntaxError, UserError, run, usage::USAGE};
+
+/// ufw's answer to words that form no command: the error on stderr, a
+/// blank line and the usage text on stdout, exit status 1.
+fn invalid_syntax(e: &SyntaxError) -> ExitCode {
+    eprintln!("ERROR: {e}");
+    print!("{USAGE}");
+    ExitCode::from(1)
+}
+
+/// The word clap could not place, if it says.
+fn clap_token(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    [
+        ContextKind::InvalidSubcommand,
+        ContextKind::InvalidArg,
+        ContextKind::InvalidValue,
+    ]
+    .into_iter()
+    .find_map(|k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    })
+}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            return invalid_syntax(&SyntaxError(None));
+        }
+        Err(e) => return invalid_syntax(&SyntaxError(clap_token(&e))),
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -17,6 +49,9 @@ fn main() -> ExitCode {
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return ExitCode::SUCCESS;
+            }
+            if let Some(s) = e.downcast_ref::<SyntaxError>() {
+                return invalid_syntax(s);
             }
             if let Some(u) = e.downcast_ref::<UserError>() {
                 eprintln!("ERROR: {u}");

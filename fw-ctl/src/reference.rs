@@ -15,7 +15,7 @@ pub struct RefDecision {
     pub position: Option<usize>,
 }
 
-/// True when `rule` matches `pkt`. `ifaces` resolves a rule's interface name
+/// True when the plain rule `rule` (no application profile) matches `pkt`. `ifaces` resolves a rule's interface name
 /// to the indexes it names.
 #[must_use]
 pub fn matches(rule: &Rule, pkt: &PacketMeta, ifaces: &dyn Fn(&str) -> Vec<u32>) -> bool {
@@ -61,7 +61,7 @@ pub fn classify(
     ifaces: &dyn Fn(&str) -> Vec<u32>,
 ) -> RefDecision {
     for (i, r) in rules.iter().enumerate() {
-        if matches(&r.rule, pkt, ifaces) {
+        if !r.rule.opts.forward && r.rule.legs().iter().any(|l| matches(l, pkt, ifaces)) {
             return RefDecision {
                 action: r.rule.action,
                 rule_id: Some(r.id),

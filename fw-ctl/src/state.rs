@@ -3,9 +3,16 @@
 //! ```text
 //! STATE_DIR/fw.conf   ENABLED=yes|no, LOGLEVEL=off|low|medium|high|full,
 //!                     DEFAULT_INPUT_POLICY=, DEFAULT_OUTPUT_POLICY=,
+//!                     DEFAULT_FORWARD_POLICY= (allow|deny|reject),
+//!                     DEFAULT_APPLICATION_POLICY=allow|deny|reject|skip,
 //!                     INTERFACES=a,b (empty: every non-loopback interface)
 //! STATE_DIR/rules     one rule per line, in `status numbered` order:
-//!                     ID FAMILY RULE   (FAMILY v4|v6, RULE in fw-ctl's grammar)
+//!                     ID FAMILY [dapp=SPEC] [sapp=SPEC] RULE
+//!                     (FAMILY v4|v6; RULE in fw-ctl's grammar, `route ...`
+//!                     for route rules, 'quoted' words for comments and
+//!                     profile names; SPEC the ports an application rule
+//!                     had when added, in profile syntax: 80,443/tcp|53)
+//! STATE_DIR/applications.d  fw's own application profiles (ufw's INI format)
 //! STATE_DIR/.lock     flock(2) held by every fw-ctl for its whole run
 //! ```
 //! Files are written atomically (temporary file, fsync, rename, fsync of the
@@ -25,7 +32,11 @@ use crate::rule::{
     Action, Family, StoredRule,
     compile::Defaults,
     display::{action_word, canonical},
-    parse::{NoServices, parse_rule},
+    parse::{AppLookup, NoServices, parse_rule_with},
+};
+use crate::{
+    apps::parse_spec,
+    rule::{App, PortSet, Proto},
 };
 
 /// Errors reading or writing the state directory.
@@ -56,7 +67,7 @@ pub enum StateError {
 }
 
 /// The configuration of one instance.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
     /// Enabled (and to be enabled at boot).
     pub enabled: bool,
@@ -64,10 +75,29 @@ pub struct State {
     pub logging: LogLevel,
     /// Default policies.
     pub defaults: Defaults,
+    /// Default policy for forwarded traffic (stored and shown; enforced
+    /// with route rules in the stateful data plane).
+    pub routed: Action,
+    /// Policy for new application profiles (`app default`); `None` = skip.
+    pub app_policy: Option<Action>,
     /// Protected interfaces; empty means every non-loopback interface.
     pub interfaces: Vec<String>,
     /// The numbered rule list: IPv4 rules first, then IPv6 rules.
     pub rules: Vec<StoredRule>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            logging: LogLevel::default(),
+            defaults: Defaults::default(),
+            routed: Action::Deny,
+            app_policy: None,
+            interfaces: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
 }
 
 /// ufw's logging levels (`ufw.conf` `LOGLEVEL`).
@@ -228,11 +258,15 @@ fn render_conf(st: &State) -> String {
          LOGLEVEL={}\n\
          DEFAULT_INPUT_POLICY={}\n\
          DEFAULT_OUTPUT_POLICY={}\n\
+         DEFAULT_FORWARD_POLICY={}\n\
+         DEFAULT_APPLICATION_POLICY={}\n\
          INTERFACES={}\n",
         if st.enabled { "yes" } else { "no" },
         st.logging.word(),
         action_word(st.defaults.incoming),
         action_word(st.defaults.outgoing),
+        action_word(st.routed),
+        st.app_policy.map_or("skip", action_word),
         st.interfaces.join(","),
     )
 }
@@ -242,8 +276,9 @@ fn render_conf(st: &State) -> String {
 pub fn render_rules(rules: &[StoredRule]) -> String {
     let mut s = String::from(
         "# fw rules, written by fw-ctl, in evaluation order (as `fw-ctl status numbered`).\n\
-         # ID FAMILY RULE: ID is the rule's stable counter id, FAMILY v4 or v6,\n\
-         # RULE is in fw-ctl's own grammar.\n",
+         # ID FAMILY [dapp=SPEC] [sapp=SPEC] RULE: ID is the rule's stable counter\n\
+         # id, FAMILY v4 or v6, SPEC an application rule's ports, RULE is in\n\
+         # fw-ctl's own grammar.\n",
     );
     for r in rules {
         let fam = if r.rule.family == Family::V4 {
@@ -251,7 +286,14 @@ pub fn render_rules(rules: &[StoredRule]) -> String {
         } else {
             "v6"
         };
-        s.push_str(&format!("{} {fam} {}\n", r.id, canonical(&r.rule)));
+        s.push_str(&format!("{} {fam} ", r.id));
+        for (key, app) in [("dapp", &r.rule.opts.dapp), ("sapp", &r.rule.opts.sapp)] {
+            if let Some(a) = app {
+                s.push_str(&format!("{key}={} ", a.spec()));
+            }
+        }
+        s.push_str(&canonical(&r.rule));
+        s.push('\n');
     }
     s
 }
@@ -305,6 +347,16 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                 st.defaults.outgoing = parse_policy(v.trim())
                     .ok_or_else(|| syntax(format!("bad policy '{}'", v.trim())))?;
             }
+            "DEFAULT_FORWARD_POLICY" => {
+                st.routed = parse_policy(v.trim())
+                    .ok_or_else(|| syntax(format!("bad policy '{}'", v.trim())))?;
+            }
+            "DEFAULT_APPLICATION_POLICY" => {
+                st.app_policy = match v.trim() {
+                    "skip" => None,
+                    w => Some(parse_policy(w).ok_or_else(|| syntax(format!("bad policy '{w}'")))?),
+                };
+            }
             "INTERFACES" => {
                 st.interfaces = v
                     .split(',')
@@ -336,7 +388,24 @@ pub fn parse_rules(text: &str, path: &Path) -> Result<Vec<StoredRule>, StateErro
             line: n + 1,
             msg,
         };
-        let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        let mut words = split_words(line).map_err(syntax)?;
+        // Application ports stored beside the rule.
+        let mut specs: [Option<Vec<(Proto, PortSet)>>; 2] = [None, None];
+        while words.len() > 2 {
+            let k = match &words[2] {
+                w if w.starts_with("dapp=") => 0,
+                w if w.starts_with("sapp=") => 1,
+                _ => break,
+            };
+            let w = words.remove(2);
+            specs[k] = Some(
+                parse_spec(&w[5..]).map_err(|()| syntax(format!("bad application ports '{w}'")))?,
+            );
+        }
+        let forward = words.get(2).map(String::as_str) == Some("route");
+        if forward {
+            words.remove(2);
+        }
         if words.len() < 3 {
             return Err(syntax("expected: ID FAMILY RULE".into()));
         }
@@ -363,8 +432,8 @@ pub fn parse_rules(text: &str, path: &Path) -> Result<Vec<StoredRule>, StateErro
             "limit" => Action::Limit,
             other => return Err(syntax(format!("bad action '{other}'"))),
         };
-        let parsed =
-            parse_rule(action, &words[3..], &NoServices).map_err(|e| syntax(e.to_string()))?;
+        let parsed = parse_rule_with(action, &words[3..], &NoServices, &AnyApp, forward)
+            .map_err(|e| syntax(e.to_string()))?;
         if parsed.spec.family.is_some_and(|f| f != family) {
             return Err(syntax(format!(
                 "addresses do not fit family '{}'",
@@ -373,8 +442,60 @@ pub fn parse_rules(text: &str, path: &Path) -> Result<Vec<StoredRule>, StateErro
         }
         let mut rule = parsed.spec.rule;
         rule.family = family;
+        for (k, app) in [&mut rule.opts.dapp, &mut rule.opts.sapp]
+            .into_iter()
+            .enumerate()
+        {
+            match (app, specs[k].take()) {
+                (Some(a), Some(legs)) => a.legs = legs,
+                (None, None) => {}
+                _ => return Err(syntax("application name and ports do not pair up".into())),
+            }
+        }
         out.push(StoredRule { id, rule });
     }
+    Ok(out)
+}
+
+/// Any profile name: the state file carries the ports beside the rule.
+struct AnyApp;
+
+impl AppLookup for AnyApp {
+    fn app(&self, name: &str) -> Option<App> {
+        Some(App {
+            name: name.to_owned(),
+            legs: Vec::new(),
+        })
+    }
+}
+
+/// Splits a line into words at whitespace; `'...'` is one word (no
+/// escapes: ufw comments and profile names cannot contain `'`).
+///
+/// # Errors
+/// An unterminated quote.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                let mut w = cur.take().unwrap_or_default();
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(ch) => w.push(ch),
+                        None => return Err("unterminated quote".into()),
+                    }
+                }
+                cur = Some(w);
+            }
+            c if c.is_whitespace() => out.extend(cur.take()),
+            c => cur.get_or_insert_with(String::new).push(c),
+        }
+    }
+    out.extend(cur);
     Ok(out)
 }
 

@@ -50,6 +50,23 @@ impl Ufw {
         }
     }
 
+    /// This ufw's private `/etc` copy: `ufw/` (ufw.conf, user.rules, ...)
+    /// and `default/ufw`.
+    #[must_use]
+    pub fn etc(&self) -> &std::path::Path {
+        &self.etc
+    }
+
+    /// Adds an application profile file to this ufw's private
+    /// `applications.d`.
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn add_profile(&self, file: &str, text: &str) {
+        std::fs::write(self.etc.join("ufw/applications.d").join(file), text)
+            .expect("write profile");
+    }
+
     /// Runs `ufw ARGS` in the namespace, whatever its exit status.
     ///
     /// # Panics

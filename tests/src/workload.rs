@@ -60,6 +60,7 @@ pub fn inbound(action: Action, family: Family) -> Rule {
         dst: None,
         dport: None,
         family,
+        opts: Default::default(),
     }
 }
 

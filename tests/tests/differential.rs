@@ -195,6 +195,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                     dst,
                     dport,
                     family,
+                    opts: Default::default(),
                 },
             )
     })

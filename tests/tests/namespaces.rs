@@ -134,6 +134,35 @@ fn real_tcp_and_udp_v4_v6_are_delivered_or_dropped_and_counted() {
     // 9001's SYNs and 515's six datagrams fell to the default policy.
     assert!(fw.reason_packets("policy", "in", "drop") >= 8);
 
+    // `show raw`: every live entry, one line each, then the same counters.
+    let raw = fw.ok(&["show", "raw"]);
+    let live = snapshot(&fw);
+    let entries = |from: &str, to: &str| {
+        let start = raw.find(from).expect(from) + from.len();
+        let end = raw[start..].find(to).map_or(raw.len(), |e| start + e);
+        raw[start..end]
+            .lines()
+            .filter(|l| l.starts_with("  shape "))
+            .count()
+    };
+    assert_eq!(
+        entries("Entries v4:", "Entries v6:"),
+        live.v4.len(),
+        "{raw}"
+    );
+    assert_eq!(
+        entries("Entries v6:", "Port classes"),
+        live.v6.len(),
+        "{raw}"
+    );
+    assert!(
+        raw.lines().any(|l| {
+            l.ends_with("  allow in proto udp from any to any port 514")
+                && l.split_whitespace().nth(2) == Some("3")
+        }),
+        "{raw}"
+    );
+
     // The filter is gone after disable, pins too.
     fw.ok(&["disable"]);
     assert!(
@@ -246,6 +275,33 @@ fn bad_input_is_refused_naming_the_token_and_changes_nothing() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
         assert_eq!(snapshot(&fw), before, "{args:?} changed state or maps");
     }
+    // --dry-run prints what would change and changes nothing either.
+    let out = fw.ok(&["--dry-run", "allow", "5555/tcp", "comment", "dry"]);
+    assert!(
+        out.contains("allow in proto tcp from any to any port 5555 comment 'dry'")
+            && out.ends_with("Rules updated\nRules updated (v6)\n"),
+        "{out}"
+    );
+    assert_eq!(
+        snapshot(&fw),
+        before,
+        "--dry-run allow changed state or maps"
+    );
+    let dry: &[&[&str]] = &[
+        &["--dry-run", "--force", "delete", "1"],
+        &["--dry-run", "delete", "allow", "22/tcp"],
+        &["--dry-run", "default", "allow"],
+        &["--dry-run", "default", "reject", "routed"],
+        &["--dry-run", "logging", "off"],
+        &["--dry-run", "app", "default", "allow"],
+        &["--dry-run", "disable"],
+        &["--dry-run", "reload"],
+        &["--dry-run", "--force", "reset"],
+    ];
+    for args in dry {
+        fw.ok(args);
+        assert_eq!(snapshot(&fw), before, "{args:?} changed state or maps");
+    }
     // And a good command after all that still works (the lock was released).
     fw.ok(&["allow", "80/tcp"]);
     assert_ne!(snapshot(&fw).generation, before.generation);
@@ -293,9 +349,26 @@ fn ip_netns_exec_finds_the_pins_of_its_namespace_again() {
     );
 }
 
+/// The arguments of the shipped unit's `ExecStart=/usr/local/sbin/fw-ctl
+/// ...`, checked to run before the network comes up.
+fn boot_command() -> Vec<&'static str> {
+    let unit = include_str!("../../fw-ctl/systemd/fw.service");
+    assert!(
+        unit.lines()
+            .any(|l| l.starts_with("Before=") && l.contains("network-pre.target")),
+        "the unit must run before the network comes up"
+    );
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/local/sbin/fw-ctl "))
+        .expect("ExecStart=/usr/local/sbin/fw-ctl ...");
+    exec.split_whitespace().collect()
+}
+
 /// As after a reboot: the pins (and with them programs, links and maps)
 /// are gone while the state dir still says enabled; `fw-ctl reload`, the
-/// boot command, brings the same filter back.
+/// boot command (the shipped systemd unit's `ExecStart`), brings the same
+/// filter back.
 #[test]
 fn reload_restores_the_filter_when_its_pins_are_gone() {
     let pair = Pair::new("reload");
@@ -313,7 +386,9 @@ fn reload_restores_the_filter_when_its_pins_are_gone() {
         Connect::Connected
     );
 
-    assert_eq!(fw.ok(&["reload"]), "Firewall reloaded\n");
+    // The boot command is what the shipped systemd unit runs.
+    let boot = boot_command();
+    assert_eq!(fw.ok(&boot), "Firewall reloaded\n");
     assert_eq!(tcp_connect(&pair.client, at(HOST4, 9001)), Connect::Silence);
     assert_eq!(
         tcp_connect(&pair.client, at(HOST4, 9000)),

@@ -1,9 +1,10 @@
-//! fw's task runner: `cargo xtask setup|build|test|demo|bench`.
+//! fw's task runner: `cargo xtask setup|build|test|demo|bench|install`.
 //!
 //! This is the only entry point that needs root. `test` and `demo` run
 //! `setup` first, so a fresh machine needs nothing but this repository.
 
 mod demo;
+mod install;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -16,7 +17,9 @@ fn usage() -> &'static str {
      \n  build   setup, then build everything (the eBPF object is built by fw-ctl's build script)\
      \n  test    setup, build, then run every test (unit, BPF_PROG_TEST_RUN, differential, namespaces)\
      \n  demo    setup, build, then a self-contained demonstration in network namespaces\
-     \n  bench   setup, then the per-packet cost at 10..100,000 rules and rule-set apply times"
+     \n  bench   setup, then the per-packet cost at 10..100,000 rules and rule-set apply times\
+     \n  install [--root DIR]  setup, build fw-ctl (release), install it to /usr/local/sbin and the\
+     \n          boot unit to /etc/systemd/system/fw.service, and enable the unit"
 }
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
             .and_then(|()| build())
             .and_then(|()| test(&args[1..])),
         Some("bench") => setup::run().and_then(|()| bench(&args[1..])),
+        Some("install") => setup::run().and_then(|()| install::run(&args[1..])),
         Some("demo") => setup::run()
             .and_then(|()| build())
             .and_then(|()| demo::run()),

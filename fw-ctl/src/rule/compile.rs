@@ -267,6 +267,21 @@ pub fn compile(
     defaults: Defaults,
     ifaces: &dyn Fn(&str) -> Vec<u32>,
 ) -> Result<Compiled, CompileError> {
+    // What the filter enforces: application rules as one plain rule per
+    // port spec (same id, so one counter); route rules are stored and shown
+    // but not enforced here (forwarded traffic comes with the stateful
+    // data plane).
+    let plain: Vec<StoredRule> = rules
+        .iter()
+        .filter(|r| !r.rule.opts.forward)
+        .flat_map(|r| {
+            r.rule
+                .legs()
+                .into_iter()
+                .map(|rule| StoredRule { id: r.id, rule })
+        })
+        .collect();
+    let rules = &plain[..];
     let sport_table = port_classes(rules.iter().filter_map(|r| r.rule.sport.as_ref()));
     let dport_table = port_classes(rules.iter().filter_map(|r| r.rule.dport.as_ref()));
 
@@ -558,6 +573,7 @@ mod tests {
                             }])
                         }),
                         family: Family::V4,
+                        opts: Default::default(),
                     },
                 }
             })

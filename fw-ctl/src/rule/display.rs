@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 
 use ipnet::IpNet;
 
-use super::{Action, Direction, Family, PortSet, Proto, Rule, parse::proto_name};
+use super::{Action, Direction, Family, LogType, PortSet, Proto, Rule, parse::proto_name};
 
 impl fmt::Display for PortSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -44,126 +44,228 @@ pub fn addr_text(net: &IpNet) -> String {
     }
 }
 
+/// A profile name as ufw writes it in a command: quoted when it has a space.
+fn app_word(name: &str) -> String {
+    if name.contains(' ') {
+        format!("'{name}'")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The rule's (`in on`, `out on`) interfaces in ufw's terms.
+fn interfaces(r: &Rule) -> (Option<&String>, Option<&String>) {
+    if r.opts.forward {
+        (r.iface.as_ref(), r.opts.iface_out.as_ref())
+    } else {
+        match r.dir {
+            Direction::In => (r.iface.as_ref(), None),
+            Direction::Out => (None, r.iface.as_ref()),
+        }
+    }
+}
+
 /// The canonical fw-ctl text of a rule: every part spelled out so that it
 /// parses back to the same rule (the family comes from the addresses or is
-/// stored beside the text).
+/// stored beside the text, and an application rule's port specs are stored
+/// beside it too). Route rules start with `route`.
 #[must_use]
 pub fn canonical(r: &Rule) -> String {
-    let mut s = String::from(action_word(r.action));
-    s.push_str(match r.dir {
-        Direction::In => " in",
-        Direction::Out => " out",
-    });
-    if let Some(i) = &r.iface {
-        let _ = write!(s, " on {i}");
+    let mut s = String::new();
+    if r.opts.forward {
+        s.push_str("route ");
+    }
+    s.push_str(action_word(r.action));
+    let (i_in, i_out) = interfaces(r);
+    let clause_in = i_in.map(|i| format!(" in on {i}"));
+    let clause_out = i_out.map(|i| format!(" out on {i}"));
+    match r.dir {
+        Direction::In => {
+            s.push_str(clause_in.as_deref().unwrap_or(""));
+            s.push_str(clause_out.as_deref().unwrap_or(""));
+        }
+        Direction::Out => {
+            s.push_str(clause_out.as_deref().unwrap_or(""));
+            s.push_str(clause_in.as_deref().unwrap_or(""));
+        }
+    }
+    if !r.opts.forward && r.iface.is_none() {
+        s.push_str(match r.dir {
+            Direction::In => " in",
+            Direction::Out => " out",
+        });
+    }
+    if r.opts.log != LogType::None {
+        let _ = write!(s, " {}", r.opts.log.word());
     }
     if r.proto != Proto::Any {
         let _ = write!(s, " proto {}", proto_name(r.proto));
     }
     let addr = |a: &Option<IpNet>| a.as_ref().map_or_else(|| "any".to_owned(), addr_text);
-    let _ = write!(s, " from {}", addr(&r.src));
-    if let Some(p) = &r.sport {
-        let _ = write!(s, " port {p}");
+    for (word, a, port, app) in [
+        ("from", &r.src, &r.sport, &r.opts.sapp),
+        ("to", &r.dst, &r.dport, &r.opts.dapp),
+    ] {
+        let _ = write!(s, " {word} {}", addr(a));
+        if let Some(p) = port {
+            let _ = write!(s, " port {p}");
+        }
+        if let Some(a) = app {
+            let _ = write!(s, " app '{}'", a.name);
+        }
     }
-    let _ = write!(s, " to {}", addr(&r.dst));
-    if let Some(p) = &r.dport {
-        let _ = write!(s, " port {p}");
+    if let Some(c) = &r.opts.comment {
+        let _ = write!(s, " comment '{c}'");
     }
     s
 }
 
 /// The rule as the command that adds it, in ufw's `show added` form (ufw
 /// 0.36.2 `UFWCommandRule.get_command`): the short form when only ports
-/// (and a protocol) are named, else the extended form.
+/// (and a protocol) or a profile are named, else the extended form. Route
+/// rules start with `route`.
 #[must_use]
 pub fn command_text(r: &Rule) -> String {
     let any = |a: &Option<IpNet>| a.is_none_or(|n| n.prefix_len() == 0);
-    let mut s = String::from(action_word(r.action));
+    let mut s = String::new();
+    if r.opts.forward {
+        s.push_str("route ");
+    }
+    s.push_str(action_word(r.action));
     let proto = (r.proto != Proto::Any).then(|| proto_name(r.proto));
+    let (i_in, i_out) = interfaces(r);
+    let log = r.opts.log.word();
+    let comment = r
+        .opts
+        .comment
+        .as_ref()
+        .map(|c| format!(" comment '{c}'"))
+        .unwrap_or_default();
     if any(&r.src)
         && any(&r.dst)
         && r.sport.is_none()
-        && r.iface.is_none()
-        && let Some(d) = &r.dport
+        && r.opts.sapp.is_none()
+        && i_in.is_none()
+        && i_out.is_none()
+        && (r.dport.is_some() || r.opts.dapp.is_some())
     {
         if r.dir == Direction::Out {
             s.push_str(" out");
         }
-        let _ = write!(s, " {d}");
-        if let Some(p) = &proto {
-            let _ = write!(s, "/{p}");
+        if !log.is_empty() {
+            let _ = write!(s, " {log}");
         }
+        if let Some(a) = &r.opts.dapp {
+            let _ = write!(s, " {}", app_word(&a.name));
+        } else if let Some(d) = &r.dport {
+            let _ = write!(s, " {d}");
+            if let Some(p) = &proto {
+                let _ = write!(s, "/{p}");
+            }
+        }
+        s.push_str(&comment);
         return s;
     }
-    match (&r.iface, r.dir) {
-        (Some(i), Direction::In) => {
-            let _ = write!(s, " in on {i}");
-        }
-        (Some(i), Direction::Out) => {
-            let _ = write!(s, " out on {i}");
-        }
-        (None, Direction::Out) => s.push_str(" out"),
-        (None, Direction::In) => {}
+    if let Some(i) = i_in {
+        let _ = write!(s, " in on {i}");
+    }
+    if let Some(i) = i_out {
+        let _ = write!(s, " out on {i}");
+    } else if r.dir == Direction::Out {
+        s.push_str(" out");
+    }
+    if !log.is_empty() {
+        let _ = write!(s, " {log}");
     }
     let mut named = false;
-    for (word, addr, port) in [("from", &r.src, &r.sport), ("to", &r.dst, &r.dport)] {
+    for (word, addr, port, app) in [
+        ("from", &r.src, &r.sport, &r.opts.sapp),
+        ("to", &r.dst, &r.dport, &r.opts.dapp),
+    ] {
         // fw reads `from A port P` without a `to` clause as a destination
         // port (its one grammar difference), so a source port is always
         // followed by a `to` clause: `from A port P to any`.
         let sport_needs_to = word == "to" && r.sport.is_some();
-        if !any(addr) || port.is_some() || sport_needs_to {
+        if !any(addr) || port.is_some() || app.is_some() || sport_needs_to {
             let loc = addr
                 .as_ref()
                 .filter(|n| n.prefix_len() > 0)
                 .map_or_else(|| "any".to_owned(), addr_text);
             let _ = write!(s, " {word} {loc}");
-            if let Some(p) = port {
+            if let Some(a) = app {
+                let _ = write!(s, " app {}", app_word(&a.name));
+            } else if let Some(p) = port {
                 let _ = write!(s, " port {p}");
             }
             named = true;
         }
     }
-    if !named && r.iface.is_none() {
+    if !named && i_in.is_none() && i_out.is_none() {
         s.push_str(" to any");
     }
-    if let Some(p) = proto {
+    if let Some(p) = proto
+        && r.opts.dapp.is_none()
+        && r.opts.sapp.is_none()
+    {
         let _ = write!(s, " proto {p}");
     }
+    s.push_str(&comment);
     s
 }
 
 /// `To` and `From` columns of ufw's status table (ufw 0.36.2,
-/// `backend_iptables.get_status`).
+/// `backend_iptables.get_status`). `verbose` shows an application rule's
+/// ports with the profile in parentheses (call it per leg, see
+/// [`Rule::legs`]); otherwise the profile's name stands for the ports.
 #[must_use]
-pub fn status_columns(r: &Rule) -> (String, String) {
+pub fn status_columns(r: &Rule, verbose: bool) -> (String, String) {
     let v6 = r.family == Family::V6;
-    let proto = if r.proto == Proto::Any {
-        None
-    } else {
-        Some(proto_name(r.proto))
-    };
+    let has_app = r.opts.dapp.is_some() || r.opts.sapp.is_some();
+    let show_proto = verbose || !has_app;
+    let proto = (r.proto != Proto::Any && show_proto).then(|| proto_name(r.proto));
     let both_any_addr = r.src.is_none() && r.dst.is_none();
     let same_ports = r.sport == r.dport;
+    let (i_in, i_out) = interfaces(r);
     let mut cols = [String::new(), String::new()];
-    for (k, (addr, port)) in [(&r.dst, &r.dport), (&r.src, &r.sport)]
-        .into_iter()
-        .enumerate()
+    for (k, (addr, port, app)) in [
+        (&r.dst, &r.dport, &r.opts.dapp),
+        (&r.src, &r.sport, &r.opts.sapp),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let loc = &mut cols[k];
+        let port: Option<String> = match app {
+            Some(a) if !verbose => {
+                let mut n = a.name.clone();
+                if v6 && addr.is_none() {
+                    n.push_str(" (v6)");
+                }
+                Some(n)
+            }
+            _ => port.as_ref().map(ToString::to_string),
+        };
         if let Some(a) = addr {
             *loc = addr_text(a);
         }
         match port {
             Some(p) => {
                 if loc.is_empty() {
-                    *loc = p.to_string();
+                    *loc = p;
                 } else {
                     let _ = write!(loc, " {p}");
                 }
                 if let Some(pr) = &proto {
                     let _ = write!(loc, "/{pr}");
                 }
-                if v6 && both_any_addr {
+                if verbose && let Some(a) = app {
+                    let _ = write!(loc, " ({}", a.name);
+                    if v6 && addr.is_none() {
+                        loc.push_str(" (v6)");
+                    }
+                    loc.push(')');
+                }
+                if v6 && both_any_addr && !loc.contains(" (v6)") {
                     loc.push_str(" (v6)");
                 }
             }
@@ -186,14 +288,14 @@ pub fn status_columns(r: &Rule) -> (String, String) {
                 }
             }
         }
-        if let Some(i) = &r.iface {
-            let local = match r.dir {
-                Direction::In => 0,
-                Direction::Out => 1,
-            };
-            if k == local {
-                let _ = write!(loc, " on {i}");
-            }
+        // Route rules: `in on` under From, `out on` under To; other
+        // rules: the host's side (To for in, From for out).
+        let shown = match (r.opts.forward, k) {
+            (true, 0) | (false, 1) => i_out,
+            _ => i_in,
+        };
+        if let Some(i) = shown {
+            let _ = write!(loc, " on {i}");
         }
     }
     let [to, from] = cols;
@@ -201,27 +303,42 @@ pub fn status_columns(r: &Rule) -> (String, String) {
 }
 
 /// One row of ufw's status table. `numbered` adds the `[ N]` prefix and the
-/// `(out)` attribute; `verbose` shows `IN` for incoming rules.
+/// `out` attribute; `verbose` shows `IN` for incoming rules.
 #[must_use]
 pub fn status_row(r: &Rule, number: Option<usize>, verbose: bool) -> String {
-    let (to, from) = status_columns(r);
+    let (to, from) = status_columns(r, verbose);
     let mut dir = match r.dir {
         Direction::In => "IN",
         Direction::Out => "OUT",
     };
-    if r.dir == Direction::In && !verbose && number.is_none() {
+    if r.opts.forward {
+        dir = "FWD";
+    } else if r.dir == Direction::In && !verbose && number.is_none() {
         dir = "";
     }
     let action = format!("{} {dir}", action_word(r.action).to_ascii_uppercase());
-    let attrs = if number.is_some() && r.dir == Direction::Out {
-        " (out)"
+    let mut attrs: Vec<&str> = Vec::new();
+    if r.opts.log != LogType::None {
+        attrs.push(r.opts.log.word());
+    }
+    if number.is_some() && r.dir == Direction::Out {
+        attrs.push("out");
+    }
+    let attrs = if attrs.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(" ({})", attrs.join(", "))
     };
+    let comment = r
+        .opts
+        .comment
+        .as_ref()
+        .map(|c| format!(" # {c}"))
+        .unwrap_or_default();
     let mut s = String::new();
     if let Some(n) = number {
         let _ = write!(s, "[{n:2}] ");
     }
-    let _ = write!(s, "{to:<26} {action:<12}{from:<26}{attrs}");
+    let _ = write!(s, "{to:<26} {action:<12}{from:<26}{attrs}{comment}");
     s
 }

@@ -108,16 +108,139 @@ pub struct Rule {
     pub dport: Option<PortSet>,
     /// The address family this rule applies to.
     pub family: Family,
+    /// Logging, comment, route and application parts.
+    pub opts: RuleOpts,
+}
+
+/// ufw's per-rule logging keyword.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LogType {
+    /// No per-rule logging.
+    #[default]
+    None,
+    /// `log`: new connections matching the rule.
+    Log,
+    /// `log-all`: every packet matching the rule.
+    LogAll,
+}
+
+impl LogType {
+    /// The keyword (empty for none).
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Log => "log",
+            Self::LogAll => "log-all",
+        }
+    }
+}
+
+/// An application profile as a rule holds it: the name and the port specs
+/// it had when the rule was added (`app update` refreshes them, as ufw).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct App {
+    /// The profile's name as its file spells it.
+    pub name: String,
+    /// Its port specs in order: protocol (`Any` = tcp and udp) and ports.
+    pub legs: Vec<(Proto, PortSet)>,
+}
+
+impl App {
+    /// The specs in ufw's profile syntax: `80,443/tcp|53`.
+    #[must_use]
+    pub fn spec(&self) -> String {
+        self.legs
+            .iter()
+            .map(|(p, ports)| match p {
+                Proto::Any => ports.to_string(),
+                p => format!("{ports}/{}", parse::proto_name(*p)),
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+}
+
+/// The parts of a rule beyond the packet match of the kernel's tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RuleOpts {
+    /// `log` / `log-all`.
+    pub log: LogType,
+    /// `comment 'TEXT'`.
+    pub comment: Option<String>,
+    /// A `route` rule (forwarded traffic). For these `iface` is the
+    /// `in on` interface.
+    pub forward: bool,
+    /// A route rule's `out on` interface.
+    pub iface_out: Option<String>,
+    /// Destination application profile.
+    pub dapp: Option<App>,
+    /// Source application profile.
+    pub sapp: Option<App>,
 }
 
 impl Rule {
     /// True when both rules match the same packets (they may differ in action).
     #[must_use]
     pub fn same_match(&self, other: &Self) -> bool {
-        Self {
-            action: other.action,
-            ..self.clone()
-        } == *other
+        let mut a = self.clone();
+        a.action = other.action;
+        a.opts.log = other.opts.log;
+        a.opts.comment.clone_from(&other.opts.comment);
+        a == *other
+    }
+
+    /// The plain rules this rule stands for in the packet filter: itself,
+    /// or for an application rule one rule per port spec of its profile(s)
+    /// (ufw's `get_app_rules_from_template`), each keeping the profile's
+    /// name with that one spec. Route rules included (callers filter them).
+    #[must_use]
+    pub fn legs(&self) -> Vec<Self> {
+        if self.opts.dapp.is_none() && self.opts.sapp.is_none() {
+            return vec![self.clone()];
+        }
+        let one = |a: &App, leg: &(Proto, PortSet)| App {
+            name: a.name.clone(),
+            legs: vec![leg.clone()],
+        };
+        let mut out = Vec::new();
+        let dlegs: Vec<Option<(Proto, PortSet)>> = match &self.opts.dapp {
+            Some(a) => a.legs.iter().cloned().map(Some).collect(),
+            None => vec![None],
+        };
+        let same = self.opts.dapp.is_some() && self.opts.dapp == self.opts.sapp;
+        for d in &dlegs {
+            let mut base = self.clone();
+            if let (Some(a), Some(leg)) = (&self.opts.dapp, d) {
+                base.proto = leg.0;
+                base.dport = Some(leg.1.clone());
+                base.opts.dapp = Some(one(a, leg));
+            }
+            match &self.opts.sapp {
+                None => out.push(base),
+                Some(a) if same => {
+                    if let Some(leg) = d {
+                        base.sport = Some(leg.1.clone());
+                        base.opts.sapp = Some(one(a, leg));
+                    }
+                    out.push(base);
+                }
+                Some(a) => {
+                    for leg in &a.legs {
+                        let mut r = base.clone();
+                        if r.proto == Proto::Any || leg.0 == Proto::Any || leg.0 == r.proto {
+                            if leg.0 != Proto::Any {
+                                r.proto = leg.0;
+                            }
+                            r.sport = Some(leg.1.clone());
+                            r.opts.sapp = Some(one(a, leg));
+                            out.push(r);
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// True when the rule names ports, so it can only match TCP/UDP packets

@@ -18,7 +18,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::{Action, Direction, Family, PROTO_NAMES, PortRange, PortSet, Proto, Rule};
+use super::{
+    Action, App, Direction, Family, LogType, PROTO_NAMES, PortRange, PortSet, Proto, Rule, RuleOpts,
+};
 
 /// Most items in a port list (as ufw and iptables' multiport).
 pub const MAX_PORT_ITEMS: usize = 15;
@@ -83,6 +85,18 @@ pub enum ParseError {
     /// `comment` without its text.
     #[error("Option 'comment' missing required argument")]
     CommentMissingArgument,
+    /// A comment with a `'` (ufw cannot store it either).
+    #[error("Comment may not contain \"'\"")]
+    CommentQuote,
+    /// `app` together with `proto`, or a key given twice.
+    #[error("Improper rule syntax")]
+    ImproperSyntax,
+    /// `app` and `port` on the same side.
+    #[error("No rules found for application profile")]
+    NoAppRules,
+    /// A route rule with a direction but no interface.
+    #[error("Invalid interface clause for route rule")]
+    RouteInterface,
 }
 
 /// A rule before it is split by family.
@@ -197,7 +211,23 @@ impl Services for ServicesDb {
     }
 }
 
-/// Parses the words after the action (`allow`, `deny`, ...).
+/// Looks up application profiles by name (case-insensitive, as ufw).
+pub trait AppLookup {
+    /// The profile, with its canonical name and port specs.
+    fn app(&self, name: &str) -> Option<App>;
+}
+
+/// No application profiles at all.
+pub struct NoApps;
+
+impl AppLookup for NoApps {
+    fn app(&self, _: &str) -> Option<App> {
+        None
+    }
+}
+
+/// Parses the words after the action (`allow`, `deny`, ...) of a normal
+/// rule, without application profiles.
 ///
 /// # Errors
 /// A [`ParseError`] naming the bad token.
@@ -206,16 +236,37 @@ pub fn parse_rule(
     args: &[String],
     services: &dyn Services,
 ) -> Result<Parsed, ParseError> {
+    parse_rule_with(action, args, services, &NoApps, false)
+}
+
+/// Parses the words after the action; `forward` for `route` rules.
+///
+/// # Errors
+/// A [`ParseError`] naming the bad token.
+pub fn parse_rule_with(
+    action: Action,
+    args: &[String],
+    services: &dyn Services,
+    apps: &dyn AppLookup,
+    forward: bool,
+) -> Result<Parsed, ParseError> {
     let mut p = RuleParser {
         notes: Vec::new(),
         services,
+        apps,
     };
-    p.rule(action, args)
+    p.rule(action, args, forward)
 }
 
 struct RuleParser<'a> {
     notes: Vec<String>,
     services: &'a dyn Services,
+    apps: &'a dyn AppLookup,
+}
+
+/// True when `words` has `dir on` somewhere.
+fn has_iface_clause(words: &[String], dir: &str) -> bool {
+    words.windows(2).any(|w| w[0] == dir && w[1] == "on")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -224,10 +275,43 @@ enum Side {
     To,
 }
 
-const KEYWORDS: &[&str] = &["proto", "from", "to", "port", "on", "in", "out"];
+const KEYWORDS: &[&str] = &["proto", "from", "to", "port", "app", "on", "in", "out"];
 
 impl RuleParser<'_> {
-    fn rule(&mut self, action: Action, args: &[String]) -> Result<Parsed, ParseError> {
+    fn rule(
+        &mut self,
+        action: Action,
+        args: &[String],
+        forward: bool,
+    ) -> Result<Parsed, ParseError> {
+        let mut args = args.to_vec();
+        // A route rule may name both interfaces: as ufw, take the second
+        // clause out and parse the rest as a normal rule.
+        let mut second: Option<(Direction, String)> = None;
+        if forward {
+            if has_iface_clause(&args, "in") && has_iface_clause(&args, "out") {
+                let at = |d: &str| args.windows(2).position(|w| w[0] == d && w[1] == "on");
+                let (i_in, i_out) = (at("in").unwrap_or(0), at("out").unwrap_or(0));
+                let (k, d) = if i_in < i_out {
+                    (i_out, Direction::Out)
+                } else {
+                    (i_in, Direction::In)
+                };
+                let name = args
+                    .get(k + 2)
+                    .ok_or_else(|| ParseError::MissingValue("on".into()))?
+                    .clone();
+                second = Some((d, check_iface(&name)?));
+                args.drain(k..k + 3);
+            } else if !has_iface_clause(&args, "in")
+                && !has_iface_clause(&args, "out")
+                && !args.windows(2).any(|w| w[0] == "app")
+                && args.iter().any(|w| w == "in" || w == "out")
+            {
+                return Err(ParseError::RouteInterface);
+            }
+        }
+        let args = &args[..];
         let mut i = 0;
         let mut dir = Direction::In;
         let mut iface = None;
@@ -256,7 +340,56 @@ impl RuleParser<'_> {
             iface = Some(check_iface(name)?);
             i += 2;
         }
-        let rest = &args[i..];
+        // `log`/`log-all` only right after the action, direction or
+        // interface.
+        let mut log = LogType::None;
+        match args.get(i).map(|w| w.to_ascii_lowercase()).as_deref() {
+            Some("log") if args.len() > i + 1 => {
+                log = LogType::Log;
+                i += 1;
+            }
+            Some("log-all") if args.len() > i + 1 => {
+                log = LogType::LogAll;
+                i += 1;
+            }
+            _ => {}
+        }
+        let mut rest: Vec<String> = args[i..].to_vec();
+        if let Some(w) = rest
+            .iter()
+            .find(|w| matches!(w.as_str(), "log" | "log-all"))
+        {
+            return Err(ParseError::OptionNotAllowed(w.clone()));
+        }
+        // `comment TEXT` anywhere.
+        let mut comment = None;
+        if let Some(k) = rest.iter().position(|w| w == "comment") {
+            let text = rest.get(k + 1).ok_or(ParseError::CommentMissingArgument)?;
+            if text.contains('\'') {
+                return Err(ParseError::CommentQuote);
+            }
+            comment = Some(text.clone()).filter(|t| !t.is_empty());
+            rest.drain(k..k + 2);
+        }
+        let mut opts = RuleOpts {
+            log,
+            comment,
+            forward,
+            ..RuleOpts::default()
+        };
+        if forward {
+            // A route rule's interfaces: `iface` is the `in on` one.
+            match (dir, second) {
+                (Direction::Out, Some((_, in_if))) => {
+                    opts.iface_out = iface.take();
+                    iface = Some(in_if);
+                }
+                (Direction::Out, None) => opts.iface_out = iface.take(),
+                (Direction::In, Some((_, out_if))) => opts.iface_out = Some(out_if),
+                (Direction::In, None) => {}
+            }
+        }
+        let has_iface = iface.is_some() || opts.iface_out.is_some();
         let base = Rule {
             action,
             dir,
@@ -267,30 +400,22 @@ impl RuleParser<'_> {
             dst: None,
             dport: None,
             family: Family::V4,
+            opts,
         };
         if rest.len() == 1 && !KEYWORDS.contains(&rest[0].as_str()) {
-            if base.iface.is_some() {
+            if has_iface {
                 return Err(ParseError::WrongNumberOfArguments);
             }
             return self.simple(base, &rest[0]);
         }
-        if rest.is_empty() && base.iface.is_none() {
+        if rest.is_empty() && !has_iface {
             return Err(ParseError::InvalidSyntax);
         }
         if rest.len() >= 2 && !KEYWORDS.contains(&rest[0].as_str()) {
-            // Simple form followed by more words: ufw's errors.
-            if let Some(w) = rest[1..]
-                .iter()
-                .find(|w| matches!(w.as_str(), "log" | "log-all"))
-            {
-                return Err(ParseError::OptionNotAllowed(w.clone()));
-            }
-            if rest.last().map(String::as_str) == Some("comment") {
-                return Err(ParseError::CommentMissingArgument);
-            }
+            // Simple form followed by more words.
             return Err(ParseError::NeedToOrFrom);
         }
-        self.extended(base, rest)
+        self.extended(base, &rest)
     }
 
     /// `PORT[/PROTO]`, `SERVICE[/PROTO]`, `LIST/PROTO`, `A:B/PROTO`.
@@ -311,12 +436,17 @@ impl RuleParser<'_> {
             .chars()
             .all(|c| c.is_ascii_digit() || c == ',' || c == ':');
         if !numeric && !ports.contains([',', ':']) {
-            // A service name.
+            // A service name, else an application profile.
             let Some((port, tcp, udp)) = self.services.lookup(ports) else {
                 if proto.is_some() {
                     return Err(ParseError::BadPort(word.into()));
                 }
-                return Err(ParseError::UnknownWord(word.into()));
+                let app = self
+                    .apps
+                    .app(word)
+                    .ok_or_else(|| ParseError::UnknownWord(word.into()))?;
+                rule.opts.dapp = Some(app);
+                return self.finish(rule, None);
             };
             rule.dport = Some(PortSet(vec![PortRange { lo: port, hi: port }]));
             rule.proto = match proto {
@@ -344,6 +474,10 @@ impl RuleParser<'_> {
         let mut to_port: Option<String> = None;
         let mut proto: Option<String> = None;
         let (mut src, mut dst): (Option<String>, Option<String>) = (None, None);
+        let (mut sapp, mut dapp): (Option<String>, Option<String>) = (None, None);
+        if words.iter().any(|w| w == "app") && words.iter().any(|w| w == "proto") {
+            return Err(ParseError::ImproperSyntax);
+        }
         while i < words.len() {
             let key = words[i].as_str();
             let value = |i: usize| -> Result<&String, ParseError> {
@@ -382,6 +516,15 @@ impl RuleParser<'_> {
                         Some(_) => return Err(ParseError::Unexpected(key.into())),
                     }
                 }
+                "app" => {
+                    let v = value(i)?.clone();
+                    match last {
+                        None => return Err(ParseError::NeedToOrFrom),
+                        Some(Side::From) if sapp.is_none() => sapp = Some(v),
+                        Some(Side::To) if dapp.is_none() => dapp = Some(v),
+                        Some(_) => return Err(ParseError::ImproperSyntax),
+                    }
+                }
                 "on" | "in" | "out" => return Err(ParseError::WrongNumberOfArguments),
                 _ => {
                     if i + 1 == words.len() && i > 0 {
@@ -415,8 +558,23 @@ impl RuleParser<'_> {
             family = Some(f);
         }
 
+        // Application profiles, one side each, never with a port there.
+        if (sapp.is_some() && from_port.is_some()) || (dapp.is_some() && to_port.is_some()) {
+            return Err(ParseError::NoAppRules);
+        }
+        for (name, slot) in [(&sapp, &mut rule.opts.sapp), (&dapp, &mut rule.opts.dapp)] {
+            if let Some(n) = name {
+                *slot = Some(
+                    self.apps
+                        .app(n)
+                        .ok_or_else(|| ParseError::UnknownWord(n.clone()))?,
+                );
+            }
+        }
+
         // The deliberate difference: `from X port P` without `to` = dport P.
         if !saw_to
+            && sapp.is_none()
             && to_port.is_none()
             && let Some(p) = from_port.take()
         {
@@ -860,15 +1018,106 @@ mod tests {
                     dst,
                     dport,
                     family: Family::V4,
+                    opts: RuleOpts::default(),
                 })
+        }
+
+        /// Profiles the round-trip rules may name.
+        struct TestApps;
+
+        fn test_apps() -> Vec<App> {
+            let p = |lo, hi| PortSet(vec![PortRange { lo, hi }]);
+            vec![
+                App {
+                    name: "OpenSSH".into(),
+                    legs: vec![(Proto::TCP, p(22, 22))],
+                },
+                App {
+                    name: "WWW Full".into(),
+                    legs: vec![(
+                        Proto::TCP,
+                        PortSet(vec![
+                            PortRange { lo: 80, hi: 80 },
+                            PortRange { lo: 443, hi: 443 },
+                        ]),
+                    )],
+                },
+                App {
+                    name: "MyApp".into(),
+                    legs: vec![(Proto::TCP, p(9000, 9001)), (Proto::Any, p(5000, 5000))],
+                },
+            ]
+        }
+
+        impl AppLookup for TestApps {
+            fn app(&self, name: &str) -> Option<App> {
+                test_apps()
+                    .into_iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(name))
+            }
+        }
+
+        /// Rules with every option: logging, comments, route rules with
+        /// one or two interfaces, application profiles on either side.
+        fn arb_full_rule() -> impl Strategy<Value = Rule> {
+            (
+                arb_rule(),
+                prop_oneof![
+                    Just(LogType::None),
+                    Just(LogType::Log),
+                    Just(LogType::LogAll)
+                ],
+                prop::option::of("[a-z0-9]{1,5}( [a-z.,]{1,5}){0,2}"),
+                any::<bool>(),
+                prop::option::of("[a-z]{1,6}[0-9]?"),
+                prop::option::of(0usize..3),
+                prop::option::of(0usize..3),
+            )
+                .prop_map(|(mut r, log, comment, forward, out_if, dapp, sapp)| {
+                    r.opts.log = log;
+                    r.opts.comment = comment;
+                    if forward {
+                        r.opts.forward = true;
+                        r.opts.iface_out = out_if;
+                        if r.iface.is_none() && r.opts.iface_out.is_some() {
+                            r.dir = Direction::Out;
+                        } else {
+                            r.dir = Direction::In;
+                        }
+                    }
+                    if dapp.is_some() || sapp.is_some() {
+                        // Profile ports come with their own protocols.
+                        r.proto = Proto::Any;
+                        r.sport = None;
+                        r.dport = None;
+                    }
+                    if let Some(i) = dapp {
+                        r.opts.dapp = Some(test_apps()[i].clone());
+                        r.dport = None;
+                    }
+                    if let Some(i) = sapp {
+                        r.opts.sapp = Some(test_apps()[i].clone());
+                        r.sport = None;
+                    }
+                    r
+                })
+        }
+
+        /// The words of a rule text after `[route] ACTION`, and whether it
+        /// is a route rule.
+        fn rule_words(text: &str) -> (bool, Vec<String>) {
+            let w = crate::state::split_words(text).expect("quotes pair up");
+            let forward = w[0] == "route";
+            (forward, w[usize::from(forward) + 1..].to_vec())
         }
 
         proptest! {
             #[test]
-            fn canonical_text_parses_back(r in arb_rule()) {
+            fn canonical_text_parses_back(r in arb_full_rule()) {
                 let text = canonical(&r);
-                let words: Vec<String> = text.split_whitespace().skip(1).map(str::to_owned).collect();
-                let back = parse_rule(r.action, &words, &NoServices).expect("canonical parses");
+                let (forward, words) = rule_words(&text);
+                let back = parse_rule_with(r.action, &words, &NoServices, &TestApps, forward)
+                    .unwrap_or_else(|e| panic!("{text}: {e}"));
                 let mut got = back.spec.rule;
                 got.family = Family::V4;
                 prop_assert_eq!(got, r);
@@ -877,10 +1126,10 @@ mod tests {
             /// `show added` prints commands that fw-ctl reads back as the
             /// same rule (a /0 prefix reads back as "any").
             #[test]
-            fn show_added_text_parses_back(r in arb_rule()) {
+            fn show_added_text_parses_back(r in arb_full_rule()) {
                 let text = crate::rule::display::command_text(&r);
-                let words: Vec<String> = text.split_whitespace().skip(1).map(str::to_owned).collect();
-                let back = parse_rule(r.action, &words, &NoServices)
+                let (forward, words) = rule_words(&text);
+                let back = parse_rule_with(r.action, &words, &NoServices, &TestApps, forward)
                     .unwrap_or_else(|e| panic!("{text}: {e}"));
                 let mut got = back.spec.rule;
                 got.family = Family::V4;

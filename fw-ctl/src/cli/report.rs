@@ -1,0 +1,192 @@
+//! `show REPORT`: `added` (the rules as the commands that add them, ufw's
+//! form) and `raw` (for fw: the live kernel tables, entry by entry, with
+//! every rule's and reason's counters; ufw dumps its iptables chains here).
+
+use std::{
+    fmt::Write as _,
+    net::{Ipv4Addr, Ipv6Addr},
+};
+
+use anyhow::{Result, bail};
+use fw_common::{
+    Action, Direction, Family,
+    rules::{
+        MAX_SHAPES, RuleEntry, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, list_index,
+    },
+};
+
+use super::{Ctx, UserError, counter_tables, open_live, syntax};
+use crate::{
+    rule::display::{action_word, command_text},
+    state::StateDir,
+};
+
+/// `show REPORT`.
+pub(super) fn show(ctx: &Ctx, report: Option<&str>) -> Result<u8> {
+    match report {
+        Some("added") => added(ctx),
+        Some("raw") => raw(ctx),
+        Some(
+            r @ ("builtins" | "before-rules" | "user-rules" | "after-rules" | "logging-rules"
+            | "listening"),
+        ) => {
+            bail!(UserError(format!(
+                "fw-ctl has no report '{r}' yet (fw-ctl shows: added, raw)"
+            )))
+        }
+        other => syntax(other),
+    }
+}
+
+/// `show added`: every rule as the command that adds it, in ufw's form and
+/// order (IPv4 and two-family rules first, a two-family rule once).
+fn added(ctx: &Ctx) -> Result<u8> {
+    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
+    let mut out = String::from("Added user rules (see 'fw-ctl status' for running firewall):");
+    if st.rules.is_empty() {
+        out.push_str("\n(None)");
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for r in &st.rules {
+        let c = command_text(&r.rule);
+        if !seen.contains(&c) {
+            let _ = write!(out, "\nfw-ctl {c}");
+            seen.push(c);
+        }
+    }
+    println!("{out}");
+    Ok(0)
+}
+
+fn mask_len(words: &[u32]) -> u32 {
+    words.iter().map(|w| u32::from_be(*w).count_ones()).sum()
+}
+
+fn entry_text(e: &RuleEntry) -> String {
+    format!(
+        "prio {:<6} rule {:<6} {}",
+        e.prio,
+        e.rule_id,
+        action_word(Action::from_u8(e.action))
+    )
+}
+
+/// `show raw`: the live slot of the kernel tables.
+fn raw(ctx: &Ctx) -> Result<u8> {
+    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
+    let Some(dp) = open_live(ctx, &st)? else {
+        println!("Status: inactive");
+        return Ok(0);
+    };
+    let cfg = dp.config()?;
+    let h = dp.live_header()?;
+    let (v4, v6) = dp.live_entries()?;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Generation {} (slot {}), {} IPv4 and {} IPv6 entries",
+        cfg.generation,
+        cfg.active_slot & 1,
+        v4.len(),
+        v6.len()
+    );
+    let _ = writeln!(
+        o,
+        "Default policy: {} (incoming), {} (outgoing)",
+        action_word(Action::from_u8(h.default_policy[Direction::In as usize])),
+        action_word(Action::from_u8(h.default_policy[Direction::Out as usize]))
+    );
+    for dir in [Direction::In, Direction::Out] {
+        for fam in [Family::V4, Family::V6] {
+            let l = list_index(dir, fam);
+            let list = &h.lists[l];
+            let _ = writeln!(
+                o,
+                "\nShapes {} {} ({}):",
+                if dir == Direction::In { "in" } else { "out" },
+                if fam == Family::V4 { "v4" } else { "v6" },
+                list.count
+            );
+            for (i, d) in list.shapes[..list.count as usize].iter().enumerate() {
+                let names: Vec<&str> = [
+                    (SHAPE_PROTO, "proto"),
+                    (SHAPE_SPORT, "sport"),
+                    (SHAPE_DPORT, "dport"),
+                    (SHAPE_IFACE, "iface"),
+                ]
+                .iter()
+                .filter(|(f, _)| d.flags & f != 0)
+                .map(|(_, n)| *n)
+                .collect();
+                let _ = writeln!(
+                    o,
+                    "  shape {:<3} src /{:<3} dst /{:<3} {:<24} min prio {:<6} filter {} words at {}",
+                    l * MAX_SHAPES + i,
+                    mask_len(&d.src_mask),
+                    mask_len(&d.dst_mask),
+                    names.join(","),
+                    d.min_prio,
+                    d.filter_words,
+                    d.filter_off
+                );
+            }
+        }
+    }
+    let mut v4 = v4;
+    v4.sort_by_key(|(k, e)| (k.shape, e.prio));
+    let _ = writeln!(o, "\nEntries v4:");
+    for (k, e) in &v4 {
+        let _ = writeln!(
+            o,
+            "  shape {:<3} proto {:<3} sport class {:<4} dport class {:<4} ifindex {:<3} src {:<15} dst {:<15} -> {}",
+            k.shape,
+            k.proto,
+            k.sport_class,
+            k.dport_class,
+            k.ifindex,
+            Ipv4Addr::from(u32::from_be(k.src)),
+            Ipv4Addr::from(u32::from_be(k.dst)),
+            entry_text(e)
+        );
+    }
+    let mut v6 = v6;
+    v6.sort_by_key(|(k, e)| (k.shape, e.entry.prio));
+    let _ = writeln!(o, "\nEntries v6:");
+    let addr6 = |w: &[u32; 4]| {
+        let mut b = [0u8; 16];
+        for (i, x) in w.iter().enumerate() {
+            b[i * 4..i * 4 + 4].copy_from_slice(&x.to_ne_bytes());
+        }
+        Ipv6Addr::from(b)
+    };
+    for (k, e) in &v6 {
+        let _ = writeln!(
+            o,
+            "  shape {:<3} proto {:<3} sport class {:<4} dport class {:<4} ifindex {:<3} src {} dst {} -> {}",
+            k.shape,
+            k.proto,
+            k.sport_class,
+            k.dport_class,
+            k.ifindex,
+            addr6(&e.src),
+            addr6(&e.dst),
+            entry_text(&e.entry)
+        );
+    }
+    let _ = writeln!(o, "\nPort classes (first port of each class):");
+    for (name, table) in [("sport", &h.sport_class), ("dport", &h.dport_class)] {
+        let mut starts = Vec::new();
+        let mut last = u16::MAX;
+        for (p, c) in table.iter().enumerate() {
+            if *c != last {
+                starts.push(format!("{p}->{c}"));
+                last = *c;
+            }
+        }
+        let _ = writeln!(o, "  {name}: {}", starts.join(" "));
+    }
+    let _ = writeln!(o);
+    o.push_str(&counter_tables(&dp, &st)?);
+    print!("{o}");
+    Ok(0)
+}
