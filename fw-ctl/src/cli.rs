@@ -186,6 +186,12 @@ pub enum Cmd {
         #[arg(long, default_value = "/etc/default/ufw")]
         defaults: PathBuf,
     },
+    /// ufw's optional leading word: `rule [delete] [insert N|prepend] ACTION ...`.
+    Rule {
+        /// The rule command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
     /// The version.
     Version,
     /// ufw's usage text.
@@ -257,6 +263,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Prepend { args } => prepend(&ctx, &args, false),
         Cmd::Delete { args } => delete(&ctx, &args, false),
         Cmd::Route { args } => route(&ctx, &args),
+        Cmd::Rule { args } => match args.first().map(String::as_str) {
+            Some("delete") => delete(&ctx, &args[1..], false),
+            Some("insert") => insert(&ctx, &args[1..], false),
+            Some("prepend") => prepend(&ctx, &args[1..], false),
+            Some(a) => add(&ctx, parse_action(a)?, &args[1..], None, false),
+            None => syntax(None),
+        },
         Cmd::Logging { level } => logging(&ctx, level.as_deref()),
         Cmd::Status { what, counters } => status(&ctx, what.as_deref(), counters),
         Cmd::Show { report } => report::show(&ctx, report.as_deref()),
@@ -352,7 +365,43 @@ fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
     Ok(())
 }
 
+/// True when an ancestor of this process is an SSH server process (ufw's
+/// `under_ssh`: the command may cut the operator's own connection). Newer
+/// OpenSSH names its per-connection process `sshd-session`.
+fn under_ssh() -> bool {
+    let mut pid = std::process::id();
+    for _ in 0..64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split at ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let Some(ppid) = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        if ppid <= 1 {
+            return false;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
+        if matches!(comm.trim(), "sshd" | "sshd-session") {
+            return true;
+        }
+        pid = ppid;
+    }
+    false
+}
+
 fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
+    // As ufw: over SSH, ask first (unless --force).
+    if !ctx.force && under_ssh() && !confirm("Command may disrupt existing ssh connections. ")? {
+        return Ok(0);
+    }
     if ctx.dry_run {
         println!("> would load the filter and attach it");
     } else {
@@ -469,11 +518,35 @@ fn disable(ctx: &Ctx) -> Result<u8> {
     Ok(0)
 }
 
+/// ufw's `word_wrap(text, 75)`: words joined by a space, or by a newline
+/// when the line would reach the width.
+fn wrap(text: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            let line_len = out.len() - out.rfind('\n').map_or(0, |k| k + 1);
+            let first = word.split('\n').next().unwrap_or("");
+            out.push(if line_len + first.len() >= 75 {
+                '\n'
+            } else {
+                ' '
+            });
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 /// ufw's question: prints `{lead}Proceed with operation (y|n)? `, reads an
 /// answer from stdin; anything but `y`/`yes` (or no input) prints
 /// `Aborted` and gives false.
 fn confirm(lead: &str) -> Result<bool> {
-    print!("{lead}Proceed with operation (y|n)? ");
+    ask(&format!("{lead}Proceed with operation (y|n)? "))
+}
+
+/// Prints `prompt` as it is, then as [`confirm`].
+fn ask(prompt: &str) -> Result<bool> {
+    print!("{prompt}");
     io::stdout().flush()?;
     let mut answer = String::new();
     let _ = io::stdin().lock().read_line(&mut answer);
@@ -489,7 +562,13 @@ fn confirm(lead: &str) -> Result<bool> {
 /// `rules.YYYYMMDD_HHMMSS` (local time; refused if that exists), disables
 /// and starts with no rules; default policies and the logging level stay.
 fn reset(ctx: &Ctx) -> Result<u8> {
-    if !ctx.force && !confirm("Resetting all rules to installed defaults. ")? {
+    let lead = if under_ssh() {
+        "Resetting all rules to installed defaults. This may disrupt existing ssh connections. "
+    } else {
+        "Resetting all rules to installed defaults. "
+    };
+    // ufw wraps this prompt at 75 columns.
+    if !ctx.force && !ask(&wrap(&format!("{lead}Proceed with operation (y|n)? ")))? {
         return Ok(0);
     }
     if ctx.dry_run {

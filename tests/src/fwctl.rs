@@ -94,7 +94,9 @@ impl FwCtl {
             .unwrap_or_else(|| PathBuf::from(format!("/sys/fs/bpf/fw/{}", self.ns)))
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// The command that runs fw-ctl with `args`.
+    #[must_use]
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = match self.launch {
             Launch::Nsenter => {
                 let mut c = Command::new("nsenter");

@@ -11,3 +11,34 @@ pub mod packet;
 pub mod rig;
 pub mod ufw;
 pub mod workload;
+
+/// `cmd` run as the child of a shell whose process name is `sshd`, so the
+/// program sees an SSH session among its ancestors (ufw and fw-ctl ask
+/// before `enable` and `reset` then). `sshd` is a copy of `/bin/sh` in
+/// `dir`.
+///
+/// # Panics
+/// When the copy cannot be made.
+#[must_use]
+pub fn under_fake_sshd(
+    cmd: &std::process::Command,
+    dir: &std::path::Path,
+) -> std::process::Command {
+    let sshd = dir.join("sshd");
+    if !sshd.exists() {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::copy("/bin/sh", &sshd).expect("copy /bin/sh");
+    }
+    let mut c = std::process::Command::new(&sshd);
+    // `; exit $?` keeps the shell alive as the parent (no exec).
+    c.args(["-c", "\"$@\"; exit $?", "sshd"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}

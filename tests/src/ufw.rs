@@ -73,12 +73,19 @@ impl Ufw {
     /// When ufw cannot be started.
     #[must_use]
     pub fn output(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns, "ufw"])
-            .args(args)
-            .env("LANG", "C.UTF-8")
+        self.command(args)
             .output()
             .unwrap_or_else(|e| panic!("ufw {args:?}: {e}"))
+    }
+
+    /// The command that runs `ufw ARGS` in the namespace.
+    #[must_use]
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns, "ufw"])
+            .args(args)
+            .env("LANG", "C.UTF-8");
+        c
     }
 }
 

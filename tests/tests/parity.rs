@@ -466,7 +466,7 @@ const SCENARIOS: &[Scenario] = &[
             "allow from 198.51.100.0/24 to any port 9000 proto tcp comment 'app servers'",
             "allow 8083/tcp comment 'a b c d'",
             "allow 8080/tcp comment 'renamed'",
-            "allow 8080/tcp comment 'renamed'",
+            "rule allow 8080/tcp comment 'renamed'",
             "deny 8083/tcp comment 'a b c d'",
             "allow log 2222/tcp",
             "allow log-all from 198.51.100.0/24 to any port 2223",
@@ -858,4 +858,56 @@ fn import_ufw_carries_the_configuration_over() {
         Probe::Tcp("2001:db8:1::1", 22),
     ];
     assert_eq!(fates(&ufw_lab, &probes), fates(&fw_lab, &probes));
+}
+
+/// Over SSH, ufw asks before `enable` and `reset` (its `under_ssh`: an
+/// `sshd` process among the ancestors); with no answer it aborts and
+/// nothing changes. fw-ctl asks the same questions the same way.
+#[test]
+fn enable_and_reset_over_ssh_ask_first() {
+    let ufw_lab = Pair::with_addrs("su", HOST_ADDRS, CLIENT_ADDRS);
+    let fw_lab = Pair::with_addrs("sf", HOST_ADDRS, CLIENT_ADDRS);
+    let ufw = Ufw::new(&ufw_lab.host);
+    let fw = FwCtl::new(&fw_lab.host, Launch::Nsenter);
+    let fake = std::env::temp_dir().join(format!("fw-test-sshd-{}", std::process::id()));
+    let run = |mut c: std::process::Command| {
+        c.stdin(std::process::Stdio::null())
+            .output()
+            .expect("run under fake sshd")
+    };
+    for line in [
+        "allow 22/tcp",
+        "enable",
+        "status",
+        "--force enable",
+        "reset",
+        "status",
+    ] {
+        let args: Vec<&str> = line.split(' ').collect();
+        let a = run(fw_tests::under_fake_sshd(&ufw.command(&args), &fake));
+        let b = run(fw_tests::under_fake_sshd(&fw.command(&args), &fake));
+        assert_eq!(a.status.code(), b.status.code(), "{line}");
+        assert_eq!(
+            as_ufw_would(&b.stdout),
+            String::from_utf8_lossy(&a.stdout),
+            "{line}: stdout"
+        );
+        assert_eq!(b.stderr, a.stderr, "{line}: stderr");
+        let out = String::from_utf8_lossy(&b.stdout);
+        match line {
+            "enable" => assert_eq!(
+                out,
+                "Command may disrupt existing ssh connections. Proceed with operation (y|n)? Aborted\n"
+            ),
+            "reset" => assert!(
+                out.contains("This may disrupt existing ssh") && out.ends_with("Aborted\n"),
+                "{out}"
+            ),
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_dir_all(&fake);
+    // The unanswered `enable` left fw disabled, the forced one enabled it,
+    // the unanswered `reset` kept it.
+    assert!(fw.ok(&["status"]).starts_with("Status: active"));
 }

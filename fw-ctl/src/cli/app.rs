@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::{Ctx, UserError, add, install, syntax};
+use super::{Ctx, UserError, add, install, syntax, wrap};
 use crate::{
     apps::{Profiles, valid_name},
     rule::{Action, display::action_word},
@@ -32,25 +32,6 @@ fn list(p: &Profiles) -> Result<u8> {
     }
     println!("{s}");
     Ok(0)
-}
-
-/// ufw's `word_wrap(text, 75)`: words joined by a space, or by a newline
-/// when the line would reach the width.
-fn wrap(text: &str) -> String {
-    let mut out = String::new();
-    for (i, word) in text.split(' ').enumerate() {
-        if i > 0 {
-            let line_len = out.len() - out.rfind('\n').map_or(0, |k| k + 1);
-            let first = word.split('\n').next().unwrap_or("");
-            out.push(if line_len + first.len() >= 75 {
-                '\n'
-            } else {
-                ' '
-            });
-        }
-        out.push_str(word);
-    }
-    out
 }
 
 fn info(p: &Profiles, name: &str) -> Result<u8> {
