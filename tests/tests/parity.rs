@@ -94,25 +94,23 @@ fn fates(pair: &Pair, probes: &[Probe]) -> Vec<Fate> {
 }
 
 /// Splits a command line like a shell would for these scripts: on spaces,
-/// with single-quoted words kept whole.
+/// with single- or double-quoted words kept whole.
 fn words(line: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
+    let mut cur: Option<String> = None;
+    let mut quote: Option<char> = None;
     for c in line.chars() {
-        match c {
-            '\'' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
+        match (c, quote) {
+            ('\'' | '"', None) => {
+                quote = Some(c);
+                cur.get_or_insert_with(String::new);
             }
-            _ => cur.push(c),
+            (c, Some(q)) if c == q => quote = None,
+            (' ', None) => out.extend(cur.take()),
+            (c, _) => cur.get_or_insert_with(String::new).push(c),
         }
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
+    out.extend(cur);
     out
 }
 
@@ -450,6 +448,8 @@ const SCENARIOS: &[Scenario] = &[
             "allow in on vlab0:1 to any port 80",
             "allow in on ab!c to any port 80",
             "allow in on averyveryverylongname0 to any port 80",
+            "allow in on 'vlab*' to any port 80",
+            "allow 8081/tcp comment \"it's\"",
             "allow in on vlab0 80",
             "allow on vlab0 80",
             "app info Nope",
@@ -664,6 +664,7 @@ const SCENARIOS: &[Scenario] = &[
             "allow from 198.51.100.7 to any port 7946",
             "allow 1443/tcp",
             "status numbered",
+            "delete 3",
             "--force delete 3",
             "status verbose",
             "reset",

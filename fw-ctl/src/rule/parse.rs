@@ -74,7 +74,7 @@ pub enum ParseError {
     #[error("Wrong number of arguments")]
     WrongNumberOfArguments,
     /// An interface name the kernel cannot have.
-    #[error("Bad interface name '{0}': {1}")]
+    #[error("Bad interface name '{0}'{1}")]
     BadInterface(String, &'static str),
     /// A single word that is no port, service or profile.
     #[error("Could not find a profile matching '{0}'")]
@@ -809,32 +809,32 @@ fn parse_len(l: &str, max: u8) -> Result<u8, ()> {
 /// # Errors
 /// [`ParseError::BadInterface`].
 pub fn check_iface(name: &str) -> Result<String, ParseError> {
+    // ufw 0.36.2's checks and words (`UFWRule.set_interface`), in its order.
     let bad = |why| Err(ParseError::BadInterface(name.into(), why));
-    if name.len() > 15 {
-        return bad("interface name too long");
-    }
-    if name.is_empty() || name == "." || name == ".." {
-        return bad("invalid name");
+    if name.contains('!') {
+        return bad(": reserved character: '!'");
     }
     if name.contains(':') {
-        return bad("can't use interface aliases");
+        return bad(": can't use interface aliases");
     }
-    if let Some(c) = name
+    if name == "." || name == ".." {
+        return bad(": can't use '.' or '..'");
+    }
+    if name.is_empty() {
+        return bad(": interface name is empty");
+    }
+    if name.len() > 15 {
+        return bad(": interface name too long");
+    }
+    if !name
         .chars()
-        .find(|c| matches!(c, '!' | '/' | '*' | ' ' | '\'' | '"'))
+        .all(|c| c.is_ascii_alphanumeric() || "_-.+,=%@".contains(c))
     {
-        return Err(ParseError::BadInterface(
-            name.into(),
-            match c {
-                '!' => "reserved character: '!'",
-                '/' => "reserved character: '/'",
-                '*' => "reserved character: '*'",
-                _ => "reserved character",
-            },
-        ));
+        return bad("");
     }
+    // fw's wildcard is a trailing `+` (as iptables').
     if name[..name.len() - 1].contains('+') {
-        return bad("'+' only as the last character");
+        return bad(": '+' only as the last character");
     }
     Ok(name.into())
 }
