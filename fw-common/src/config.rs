@@ -1,7 +1,8 @@
 //! The `CONFIG` map: one value saying which rule-set slot is live.
 //!
 //! ```text
-//! CONFIG[0] = Config { magic, abi_version, active_slot, generation, netns_cookie }
+//! CONFIG[0] = Config { magic, abi_version, active_slot, flags, generation, netns_cookie,
+//!                      ct_timeout_s }
 //!                                  |
 //!            +---------------------+---------------------+
 //!            v                                           v
@@ -29,13 +30,20 @@ pub struct Config {
     pub abi_version: u32,
     /// The rule-set slot packets use now (0 or 1).
     pub active_slot: u32,
-    /// Explicit padding, always zero.
-    pub _pad0: u32,
+    /// `CONFIG_*` flags.
+    pub flags: u32,
     /// Incremented by every rule-set change; also stored in the slot header.
     pub generation: u64,
     /// The kernel's cookie of the network namespace this instance filters
     /// (`SO_NETNS_COOKIE`), so pins left by a dead namespace are recognised.
     pub netns_cookie: u64,
+    /// Idle timeouts of tracked flows in seconds, indexed by
+    /// [`crate::conntrack::CtState`].
+    pub ct_timeout_s: [u32; crate::conntrack::CT_STATES],
 }
-assert_size!(Config, 32);
+assert_size!(Config, 64);
+
+/// `Config::flags`: track flows (replies and later packets of allowed flows
+/// pass before the rules). Without it the filter is stateless.
+pub const CONFIG_CONNTRACK: u32 = 1 << 0;
 pod!(Config);

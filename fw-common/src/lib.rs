@@ -14,6 +14,7 @@
 pub mod abi;
 pub mod action;
 pub mod config;
+pub mod conntrack;
 pub mod maps;
 pub mod reason;
 pub mod rules;

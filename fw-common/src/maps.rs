@@ -8,8 +8,9 @@ use core::mem::size_of;
 
 use crate::{
     config::{CONFIG_ENTRIES, Config},
+    conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
     rules::{FILTER_ENTRIES, Filter, MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
-    scratch::{ParsedPacket, SCRATCH_ENTRIES},
+    scratch::{SCRATCH_ENTRIES, ScratchSlot},
     stats::{Counter, STATS_ENTRIES},
 };
 
@@ -29,6 +30,8 @@ pub const SCRATCH: &str = "SCRATCH";
 pub const STATS: &str = "STATS";
 /// Name of the per-rule counters.
 pub const RULE_STATS: &str = "RULE_STATS";
+/// Name of the flow table (an LRU hash; its size is set at load time).
+pub const CONNTRACK: &str = "CONNTRACK";
 
 /// What the loader expects of one map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +47,7 @@ pub struct MapSpec {
 }
 
 /// Every map of the data plane.
-pub const ALL: [MapSpec; 8] = [
+pub const ALL: [MapSpec; 9] = [
     MapSpec {
         name: CONFIG,
         key_size: 4,
@@ -78,7 +81,7 @@ pub const ALL: [MapSpec; 8] = [
     MapSpec {
         name: SCRATCH,
         key_size: 4,
-        value_size: size_of::<ParsedPacket>() as u32,
+        value_size: size_of::<ScratchSlot>() as u32,
         max_entries: SCRATCH_ENTRIES,
     },
     MapSpec {
@@ -92,6 +95,12 @@ pub const ALL: [MapSpec; 8] = [
         key_size: 4,
         value_size: size_of::<Counter>() as u32,
         max_entries: MAX_RULES,
+    },
+    MapSpec {
+        name: CONNTRACK,
+        key_size: size_of::<CtKey>() as u32,
+        value_size: size_of::<CtEntry>() as u32,
+        max_entries: CT_DEFAULT_ENTRIES,
     },
 ];
 

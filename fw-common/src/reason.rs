@@ -28,11 +28,17 @@ pub enum Reason {
     NonIp = 7,
     /// No rule set is loaded (should not happen while enabled): passed.
     NoRuleset = 8,
+    /// A packet connection tracking calls invalid (TCP flags no stack
+    /// sends, such as SYN+FIN or none): dropped before the rules, as ufw.
+    Invalid = 9,
+    /// A later packet or a reply of a tracked flow: passed before the rules
+    /// (ufw's `RELATED,ESTABLISHED ACCEPT`).
+    Established = 10,
 }
 
 impl Reason {
     /// Number of reasons (array dimension).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 11;
 
     /// Every reason, in discriminant order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -45,6 +51,8 @@ impl Reason {
         Self::NeighborDiscovery,
         Self::NonIp,
         Self::NoRuleset,
+        Self::Invalid,
+        Self::Established,
     ];
 
     /// Stable lowercase label.
@@ -60,6 +68,8 @@ impl Reason {
             Self::NeighborDiscovery => "neighbor_discovery",
             Self::NonIp => "non_ip",
             Self::NoRuleset => "no_ruleset",
+            Self::Invalid => "invalid",
+            Self::Established => "established",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The per-CPU scratch slot between the parser and the classifier.
 //!
 //! The data plane writes each parsed packet here and reads it back before
-//! classifying it. At run time that is a few stores and loads; for the
+//! classifying it (and once more, with the direction and mode chosen by
+//! connection tracking, right before the classifier). At run time that is a few stores and loads; for the
 //! verifier it turns everything the parser's branches taught it (this
 //! packet is TCP, has ports, is not a fragment, ...) into unknown values, so
 //! the classifier is verified once per family instead of once per parser
@@ -31,9 +32,33 @@ pub struct ParsedPacket {
     pub src: [u32; 4],
     /// Destination address, network-order words.
     pub dst: [u32; 4],
+    /// TCP flags (byte 13 of the header: FIN 0x01 ... CWR 0x80); 0 else.
+    pub tcp_flags: u8,
+    /// ICMP / ICMPv6 type; 0 for other protocols.
+    pub icmp_type: u8,
+    /// ICMP / ICMPv6 echo identifier (echo request and reply only).
+    pub icmp_id: u16,
 }
-assert_size!(ParsedPacket, 40);
+assert_size!(ParsedPacket, 44);
 pod!(ParsedPacket);
+
+/// The value of `SCRATCH`: a packet to classify, and for the second pass
+/// (connection tracking, see fw-ebpf's `conntrack`) the direction to
+/// classify it in and what to do with the answer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScratchSlot {
+    /// The packet.
+    pub pkt: ParsedPacket,
+    /// [`crate::Direction`] as `u8`.
+    pub dir: u8,
+    /// What the caller does with the decision (its own enum as `u8`).
+    pub mode: u8,
+    /// Explicit padding, always zero.
+    pub _pad: [u8; 2],
+}
+assert_size!(ScratchSlot, 48);
+pod!(ScratchSlot);
 
 /// Entries of `SCRATCH` (one per CPU, it is a per-CPU array).
 pub const SCRATCH_ENTRIES: u32 = 1;

@@ -1,10 +1,12 @@
-//! The core shared by both hooks: parse the frame, decide, count.
+//! The core shared by both hooks: parse the frame, decide (flows first,
+//! then the rules), count.
 
 use fw_common::{Direction, Reason, Verdict};
 
 use crate::{
+    conntrack,
     parse::{self, Parsed},
-    policy, scratch, stats,
+    scratch, stats,
 };
 
 /// Classifies the frame between `start` and `end` seen in direction `dir` on
@@ -19,7 +21,7 @@ pub fn run(start: usize, end: usize, dir: Direction, ifindex: u32) -> Verdict {
                 stats::count(Reason::NoRuleset, dir, Verdict::Pass, None, len);
                 return Verdict::Pass;
             };
-            let d = policy::decide(&pkt, dir, ifindex);
+            let d = conntrack::filter(&pkt, dir, ifindex);
             let reason = if pkt.fragment != 0 && matches!(d.reason, Reason::Rule | Reason::Policy) {
                 Reason::Fragment
             } else {

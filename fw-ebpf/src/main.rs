@@ -8,6 +8,7 @@
 #![no_std]
 #![no_main]
 
+mod conntrack;
 mod core;
 mod maps;
 mod parse;

@@ -3,16 +3,17 @@
 //! `fw_common::maps::ALL`.
 
 use aya_ebpf::{
-    btf_maps::{Array, ArrayOfMaps, HashMap, PerCpuArray},
+    btf_maps::{Array, ArrayOfMaps, HashMap, LruHashMap, PerCpuArray},
     macros::btf_map,
 };
 use fw_common::{
     config::{CONFIG_ENTRIES, Config},
+    conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, FILTER_ENTRIES, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
         RULESET_ENTRIES, RuleEntry, RulesetHeader, SLOTS,
     },
-    scratch::{ParsedPacket, SCRATCH_ENTRIES},
+    scratch::{SCRATCH_ENTRIES, ScratchSlot},
     stats::{Counter, STATS_ENTRIES},
 };
 
@@ -39,10 +40,15 @@ pub static RULES_V6: ArrayOfMaps<EntriesV6, { SLOTS as usize }> = ArrayOfMaps::n
 pub static FILTER: Array<Filter, { FILTER_ENTRIES as usize }> = Array::new();
 
 #[btf_map]
-pub static SCRATCH: PerCpuArray<ParsedPacket, { SCRATCH_ENTRIES as usize }> = PerCpuArray::new();
+pub static SCRATCH: PerCpuArray<ScratchSlot, { SCRATCH_ENTRIES as usize }> = PerCpuArray::new();
 
 #[btf_map]
 pub static STATS: PerCpuArray<Counter, { STATS_ENTRIES as usize }> = PerCpuArray::new();
 
 #[btf_map]
 pub static RULE_STATS: PerCpuArray<Counter, { MAX_RULES as usize }> = PerCpuArray::new();
+
+/// The flow table (`fw_common::conntrack`); the loader sets its size.
+#[btf_map]
+pub static CONNTRACK: LruHashMap<CtKey, CtEntry, { CT_DEFAULT_ENTRIES as usize }> =
+    LruHashMap::new();

@@ -84,7 +84,12 @@ const NO_RULESET: Decision = Decision {
 
 /// Decides the packet against the live rule set.
 #[inline(always)]
-pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
+///
+/// `dir` is the [`Direction`] as a number (0 in, 1 out): connection tracking
+/// may ask for either direction, and a value the verifier does not know
+/// keeps one path through the classifier (a `Direction` would be two).
+pub fn decide(pkt: &Packet, dir: usize, ifindex: u32) -> Decision {
+    let dir = dir & 1;
     let Some(cfg) = CONFIG.get(0) else {
         return NO_RULESET;
     };
@@ -105,7 +110,7 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
     // Without ports, sport and dport are 0 and shapes naming ports are
     // skipped, so their classes are read unconditionally (one path less).
     let probe = Probe {
-        list: list_index(dir, family),
+        list: dir * Family::COUNT + family as usize,
         proto: pkt.proto,
         sport_class: hdr.sport_class[pkt.sport as usize],
         dport_class: hdr.dport_class[pkt.dport as usize],
@@ -139,7 +144,7 @@ pub fn decide(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
             rule: Some(best.0 as u32),
         }
     } else {
-        let policy = hdr.default_policy[dir as usize & 1];
+        let policy = hdr.default_policy[dir];
         Decision {
             verdict: Action::from_u8(policy).verdict(),
             reason: Reason::Policy,

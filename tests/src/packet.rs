@@ -86,6 +86,11 @@ pub struct Pkt {
     pub v6_ext: Vec<Ext>,
     /// Payload after the transport header.
     pub payload: Vec<u8>,
+    /// TCP flags (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG
+    /// 0x20); a SYN by default.
+    pub tcp_flags: u8,
+    /// ICMP / ICMPv6 echo identifier (for echo request and reply).
+    pub echo_id: u16,
 }
 
 impl Pkt {
@@ -102,7 +107,34 @@ impl Pkt {
             v4_more: false,
             v6_ext: Vec::new(),
             payload: vec![0xab; 18],
+            tcp_flags: 0x02,
+            echo_id: 1,
         }
+    }
+
+    /// The same packet with these TCP flags.
+    #[must_use]
+    pub fn flags(mut self, tcp_flags: u8) -> Self {
+        self.tcp_flags = tcp_flags;
+        self
+    }
+
+    /// The answer to this packet: addresses and ports swapped, with `flags`
+    /// for TCP; an echo request becomes its reply.
+    #[must_use]
+    pub fn reply(&self, tcp_flags: u8) -> Self {
+        let mut r = self.clone();
+        r.src = self.dst;
+        r.dst = self.src;
+        r.tcp_flags = tcp_flags;
+        r.l4 = match self.l4 {
+            L4::Tcp(s, d) => L4::Tcp(d, s),
+            L4::Udp(s, d) => L4::Udp(d, s),
+            L4::Icmp(8) => L4::Icmp(0),
+            L4::Icmpv6(128) => L4::Icmpv6(129),
+            ref other => other.clone(),
+        };
+        r
     }
 
     /// What the classifier (and the reference) sees of this packet in `dir`
@@ -144,7 +176,13 @@ impl Pkt {
         match self.l4 {
             L4::Tcp(s, d) => {
                 let mut h = TcpHeader::new(s, d, 1, 64240);
-                h.syn = true;
+                let f = self.tcp_flags;
+                h.fin = f & 0x01 != 0;
+                h.syn = f & 0x02 != 0;
+                h.rst = f & 0x04 != 0;
+                h.psh = f & 0x08 != 0;
+                h.ack = f & 0x10 != 0;
+                h.urg = f & 0x20 != 0;
                 h.write(&mut b).expect("tcp");
             }
             L4::Udp(s, d) => {
@@ -157,8 +195,14 @@ impl Pkt {
                 h.write(&mut b).expect("udp");
             }
             L4::Icmp(t) => {
+                let echo = etherparse::IcmpEchoHeader {
+                    id: self.echo_id,
+                    seq: 1,
+                };
                 let ty = if t == 8 {
-                    Icmpv4Type::EchoRequest(etherparse::IcmpEchoHeader { id: 1, seq: 1 })
+                    Icmpv4Type::EchoRequest(echo)
+                } else if t == 0 {
+                    Icmpv4Type::EchoReply(echo)
                 } else {
                     Icmpv4Type::Unknown {
                         type_u8: t,
@@ -169,10 +213,18 @@ impl Pkt {
                 Icmpv4Header::new(ty).write(&mut b).expect("icmp");
             }
             L4::Icmpv6(t) => {
-                let ty = Icmpv6Type::Unknown {
-                    type_u8: t,
-                    code_u8: 0,
-                    bytes5to8: [0; 4],
+                let echo = etherparse::IcmpEchoHeader {
+                    id: self.echo_id,
+                    seq: 1,
+                };
+                let ty = match t {
+                    128 => Icmpv6Type::EchoRequest(echo),
+                    129 => Icmpv6Type::EchoReply(echo),
+                    _ => Icmpv6Type::Unknown {
+                        type_u8: t,
+                        code_u8: 0,
+                        bytes5to8: [0; 4],
+                    },
                 };
                 Icmpv6Header::new(ty).write(&mut b).expect("icmpv6");
             }

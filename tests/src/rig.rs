@@ -57,12 +57,25 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// Loads a fresh instance.
+    /// Loads a fresh instance with flow tracking off: every packet is
+    /// decided by the rules, as the verdict tables and the differential
+    /// test of single packets expect.
     ///
     /// # Panics
     /// When loading fails (the test fails).
     #[must_use]
     pub fn new() -> Self {
+        let mut r = Self::stateful();
+        r.dp.set_conntrack(false).expect("conntrack off");
+        r
+    }
+
+    /// Loads a fresh instance as fw-ctl does, flow tracking on.
+    ///
+    /// # Panics
+    /// When loading fails (the test fails).
+    #[must_use]
+    pub fn stateful() -> Self {
         crate::netns::sweep_stale();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let requested = PathBuf::from(format!("/sys/fs/bpf/fw-test-{}-{n}", std::process::id()));

@@ -838,6 +838,7 @@ fn verifier_work_leaves_headroom() {
     let rig = Rig::new();
     for (name, (_, _, verified)) in [("fw_xdp", rig.xdp_size()), ("fw_tc_egress", rig.tc_size())] {
         assert!(verified > 0, "{name}: the kernel reports no verifier count");
+        eprintln!("{name}: the verifier processed {verified} instructions");
         assert!(
             verified < 500_000,
             "{name}: the verifier processed {verified} instructions"

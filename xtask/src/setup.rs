@@ -47,6 +47,8 @@ const PACKAGES: &[(&str, &str)] = &[
     // namespaces with a private /etc/ufw. Installing it enables nothing
     // (its ufw.conf says ENABLED=no).
     ("ufw", "/usr/sbin/ufw"),
+    // ping for the end-to-end tests of tracked ICMP echo.
+    ("iputils-ping", "/usr/bin/ping"),
 ];
 
 /// Installs what is missing.

@@ -27,7 +27,8 @@ use aya::{
 use fw_common::{
     Direction, Reason, Verdict,
     abi::{ABI_VERSION, MAGIC},
-    config::Config,
+    config::{CONFIG_CONNTRACK, Config},
+    conntrack::DEFAULT_TIMEOUTS,
     maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader,
@@ -181,9 +182,10 @@ impl Dataplane {
             magic: MAGIC,
             abi_version: ABI_VERSION,
             active_slot: 0,
-            _pad0: 0,
+            flags: CONFIG_CONNTRACK,
             generation: 0,
             netns_cookie,
+            ct_timeout_s: DEFAULT_TIMEOUTS,
         };
         cfg.set(0, c, 0).map_err(map_err(names::CONFIG, "init"))?;
         // CONFIG is pinned last (ALL lists it first): it marks a complete instance.
@@ -355,6 +357,24 @@ impl Dataplane {
             build: p.build,
             switch,
         })
+    }
+
+    /// Turns flow tracking on or off (`Config::flags`; on after
+    /// [`Dataplane::create`]). Off, the filter is stateless: every packet
+    /// is decided by the rules.
+    ///
+    /// # Errors
+    /// When `CONFIG` cannot be read or written.
+    pub fn set_conntrack(&mut self, on: bool) -> Result<(), LoaderError> {
+        let mut c = self.config()?;
+        c.flags = if on {
+            c.flags | CONFIG_CONNTRACK
+        } else {
+            c.flags & !CONFIG_CONNTRACK
+        };
+        self.config
+            .set(0, c, 0)
+            .map_err(map_err(names::CONFIG, "write"))
     }
 
     /// The header of the live slot.

@@ -42,6 +42,9 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         dport: 0,
         src: [src, 0, 0, 0],
         dst: [dst, 0, 0, 0],
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_id: 0,
     };
     if pkt.fragment != 0 {
         return Parsed::Ip(pkt);

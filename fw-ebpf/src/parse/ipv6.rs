@@ -61,6 +61,9 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         dport: 0,
         src,
         dst,
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_id: 0,
     };
     let base = l3 + 40;
     let mut ext = 0usize;

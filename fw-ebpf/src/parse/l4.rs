@@ -1,4 +1,5 @@
-//! TCP, UDP, ICMP and ICMPv6 headers of a first (or only) fragment.
+//! TCP, UDP, ICMP and ICMPv6 headers of a first (or only) fragment: ports,
+//! TCP flags, ICMP type and echo identifier.
 //!
 //! TCP needs its full header (data offset >= 5, inside the frame), UDP its
 //! 8 bytes, ICMP and ICMPv6 their 4-byte type/code/checksum; anything
@@ -35,17 +36,29 @@ pub fn parse(
         pkt.sport = u16::from_be_bytes([h[0], h[1]]);
         pkt.dport = u16::from_be_bytes([h[2], h[3]]);
         pkt.has_ports = 1;
+        pkt.tcp_flags = h[13];
     } else if proto == IPPROTO_UDP {
         let h: [u8; 8] = read(start, end, off).ok_or(MALFORMED)?;
         pkt.sport = u16::from_be_bytes([h[0], h[1]]);
         pkt.dport = u16::from_be_bytes([h[2], h[3]]);
         pkt.has_ports = 1;
     } else if proto == IPPROTO_ICMP {
-        let _: [u8; 4] = read(start, end, off).ok_or(MALFORMED)?;
+        let h: [u8; 4] = read(start, end, off).ok_or(MALFORMED)?;
+        pkt.icmp_type = h[0];
+        if h[0] == 8 || h[0] == 0 {
+            // Echo request / reply: the identifier tracks the exchange.
+            let e: [u8; 8] = read(start, end, off).ok_or(MALFORMED)?;
+            pkt.icmp_id = u16::from_be_bytes([e[4], e[5]]);
+        }
     } else if proto == IPPROTO_ICMPV6 {
         let h: [u8; 4] = read(start, end, off).ok_or(MALFORMED)?;
         if (133..=137).contains(&h[0]) {
             return Err(Parsed::Pass(Reason::NeighborDiscovery));
+        }
+        pkt.icmp_type = h[0];
+        if h[0] == 128 || h[0] == 129 {
+            let e: [u8; 8] = read(start, end, off).ok_or(MALFORMED)?;
+            pkt.icmp_id = u16::from_be_bytes([e[4], e[5]]);
         }
     }
     Ok(())

@@ -1,0 +1,240 @@
+//! Connection tracking through the real eBPF object (BPF_PROG_TEST_RUN):
+//! the TC program sees what the host sends, the XDP program what it
+//! receives, and the flow table they share decides replies before the
+//! rules. IPv4 and IPv6 each time.
+
+use fw_common::{Direction, Reason, Verdict};
+use fw_ctl::rule::{Action, compile::Defaults};
+use fw_tests::{
+    packet::{L4, Pkt},
+    rig::{Rig, rules},
+};
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+
+/// (host, peer, other peer) per family.
+const HOSTS: [(&str, &str, &str); 2] = [
+    ("192.0.2.1", "198.51.100.7", "198.51.100.8"),
+    ("2001:db8:1::1", "2001:db8:2::7", "2001:db8:2::8"),
+];
+
+fn deny_in_allow_out() -> Defaults {
+    Defaults {
+        incoming: Action::Deny,
+        outgoing: Action::Allow,
+    }
+}
+
+fn inn(rig: &Rig, p: &Pkt) -> Verdict {
+    rig.verdict(Direction::In, &p.bytes())
+}
+
+fn out(rig: &Rig, p: &Pkt) -> Verdict {
+    rig.verdict(Direction::Out, &p.bytes())
+}
+
+#[test]
+fn replies_to_the_hosts_own_flows_pass_under_default_deny_incoming() {
+    let mut rig = Rig::stateful();
+    rig.load(&[], deny_in_allow_out());
+    for (host, peer, other) in HOSTS {
+        // TCP: the host connects out.
+        let syn = Pkt::new(host, peer, L4::Tcp(40000, 443));
+        assert_eq!(
+            inn(&rig, &syn.reply(SYN | ACK)),
+            Verdict::Drop,
+            "{host}: no flow yet"
+        );
+        assert_eq!(out(&rig, &syn), Verdict::Pass, "{host}: SYN out");
+        assert_eq!(
+            inn(&rig, &syn.reply(SYN | ACK)),
+            Verdict::Pass,
+            "{host}: SYN-ACK in"
+        );
+        assert_eq!(out(&rig, &syn.clone().flags(ACK)), Verdict::Pass);
+        assert_eq!(
+            inn(&rig, &syn.reply(ACK | PSH)),
+            Verdict::Pass,
+            "{host}: data in"
+        );
+        // Another port or another peer is not that flow.
+        let wrong_port = Pkt::new(peer, host, L4::Tcp(444, 40000)).flags(ACK);
+        assert_eq!(inn(&rig, &wrong_port), Verdict::Drop);
+        let wrong_peer = Pkt::new(other, host, L4::Tcp(443, 40000)).flags(ACK);
+        assert_eq!(inn(&rig, &wrong_peer), Verdict::Drop);
+
+        // UDP request and response.
+        let q = Pkt::new(host, peer, L4::Udp(53000, 53));
+        assert_eq!(inn(&rig, &q.reply(0)), Verdict::Drop, "{host}: unsolicited");
+        assert_eq!(out(&rig, &q), Verdict::Pass);
+        assert_eq!(inn(&rig, &q.reply(0)), Verdict::Pass, "{host}: DNS answer");
+
+        // ICMP echo: the reply with the request's identifier passes.
+        let echo = if host.contains(':') {
+            Pkt::new(host, peer, L4::Icmpv6(128))
+        } else {
+            Pkt::new(host, peer, L4::Icmp(8))
+        };
+        let mut other_id = echo.reply(0);
+        other_id.echo_id = 77;
+        assert_eq!(
+            inn(&rig, &echo.reply(0)),
+            Verdict::Drop,
+            "{host}: no ping yet"
+        );
+        assert_eq!(out(&rig, &echo), Verdict::Pass);
+        assert_eq!(
+            inn(&rig, &echo.reply(0)),
+            Verdict::Pass,
+            "{host}: echo reply"
+        );
+        assert_eq!(inn(&rig, &other_id), Verdict::Drop, "{host}: another id");
+    }
+    // Per family: SYN-ACK, data, DNS answer, echo reply.
+    let est = rig.reason(Reason::Established, Direction::In, Verdict::Pass);
+    assert_eq!(est.packets, 2 * 4, "{est:?}");
+}
+
+#[test]
+fn flows_the_rules_allowed_in_pass_back_out_under_default_deny_outgoing() {
+    let mut rig = Rig::stateful();
+    let list = rules(&["allow 22/tcp"]);
+    rig.load(
+        &list,
+        Defaults {
+            incoming: Action::Deny,
+            outgoing: Action::Deny,
+        },
+    );
+    for (host, peer, _) in HOSTS {
+        let syn = Pkt::new(peer, host, L4::Tcp(50000, 22));
+        assert_eq!(
+            out(&rig, &syn.reply(SYN | ACK)),
+            Verdict::Drop,
+            "{host}: no flow yet"
+        );
+        assert_eq!(inn(&rig, &syn), Verdict::Pass);
+        assert_eq!(
+            out(&rig, &syn.reply(SYN | ACK)),
+            Verdict::Pass,
+            "{host}: SYN-ACK out"
+        );
+        assert_eq!(inn(&rig, &syn.clone().flags(ACK)), Verdict::Pass);
+        // A packet that is no reply still meets the policy.
+        let other = Pkt::new(host, peer, L4::Tcp(22, 50001)).flags(SYN | ACK);
+        assert_eq!(out(&rig, &other), Verdict::Drop);
+    }
+    // The rule decided the two opening SYNs only.
+    assert_eq!(rig.rule(0).packets + rig.rule(1).packets, 2);
+}
+
+#[test]
+fn invalid_tcp_flags_are_dropped_before_the_rules() {
+    let mut rig = Rig::stateful();
+    let list = rules(&["allow 22/tcp"]);
+    rig.load(
+        &list,
+        Defaults {
+            incoming: Action::Allow,
+            outgoing: Action::Allow,
+        },
+    );
+    for (host, peer, _) in HOSTS {
+        for flags in [SYN | FIN, SYN | RST, 0, FIN, FIN | PSH | 0x20] {
+            let p = Pkt::new(peer, host, L4::Tcp(50000, 22)).flags(flags);
+            assert_eq!(inn(&rig, &p), Verdict::Drop, "{host}: flags {flags:#x}");
+            assert_eq!(
+                out(&rig, &p.reply(flags)),
+                Verdict::Drop,
+                "{host}: out {flags:#x}"
+            );
+        }
+    }
+    assert_eq!(
+        rig.reason(Reason::Invalid, Direction::In, Verdict::Drop)
+            .packets,
+        10
+    );
+    assert_eq!(
+        rig.rule(0).packets + rig.rule(1).packets,
+        0,
+        "before the rules"
+    );
+}
+
+#[test]
+fn a_rule_change_cuts_the_flows_it_denies_and_keeps_the_others() {
+    let mut rig = Rig::stateful();
+    rig.load(&rules(&["allow 9000/tcp"]), deny_in_allow_out());
+    let flows: Vec<(Pkt, Pkt)> = HOSTS
+        .iter()
+        .map(|(host, peer, other)| {
+            (
+                Pkt::new(peer, host, L4::Tcp(50000, 9000)),
+                Pkt::new(other, host, L4::Tcp(50000, 9000)),
+            )
+        })
+        .collect();
+    for (a, b) in &flows {
+        for syn in [a, b] {
+            assert_eq!(inn(&rig, syn), Verdict::Pass);
+            assert_eq!(out(&rig, &syn.reply(SYN | ACK)), Verdict::Pass);
+            assert_eq!(inn(&rig, &syn.clone().flags(ACK)), Verdict::Pass);
+        }
+    }
+    // A new deny for the first peers, above the allow.
+    let list = rules(&[
+        "deny from 198.51.100.7",
+        "deny from 2001:db8:2::7",
+        "allow 9000/tcp",
+    ]);
+    rig.load(&list, deny_in_allow_out());
+    for (a, b) in &flows {
+        assert_eq!(inn(&rig, &a.clone().flags(ACK)), Verdict::Drop, "cut");
+        // The host's next packet of the cut flow cannot open it again.
+        assert_eq!(out(&rig, &a.reply(ACK)), Verdict::Drop, "cut, host side");
+        assert_eq!(inn(&rig, &a.clone().flags(ACK)), Verdict::Drop, "still cut");
+        // The other flow is allowed by the new rules too: it goes on.
+        assert_eq!(inn(&rig, &b.clone().flags(ACK)), Verdict::Pass, "kept");
+        assert_eq!(out(&rig, &b.reply(ACK)), Verdict::Pass, "kept, host side");
+    }
+    // Ids: v4 rules first (deny 0, allow 1), then v6 (deny 2, allow 3).
+    // The deny rules counted the packets they cut: 2 in + 1 out each; the
+    // allow rules the one recheck of the flow they keep.
+    assert_eq!(rig.rule(0).packets, 3, "v4 deny");
+    assert_eq!(rig.rule(2).packets, 3, "v6 deny");
+    assert_eq!(rig.rule(1).packets, 1, "v4 allow");
+    assert_eq!(rig.rule(3).packets, 1, "v6 allow");
+    // Deleting the allow stops the other flows too.
+    rig.load(&rules(&["deny from 198.51.100.7"]), deny_in_allow_out());
+    for (_, b) in &flows {
+        assert_eq!(
+            inn(&rig, &b.clone().flags(ACK)),
+            Verdict::Drop,
+            "allow deleted"
+        );
+    }
+    // Allowed again: the cut flows come back.
+    rig.load(&rules(&["allow 9000/tcp"]), deny_in_allow_out());
+    for (a, b) in &flows {
+        assert_eq!(inn(&rig, &a.clone().flags(ACK)), Verdict::Pass);
+        assert_eq!(inn(&rig, &b.clone().flags(ACK)), Verdict::Pass);
+    }
+}
+
+#[test]
+fn closed_flows_stop_passing_and_a_new_syn_is_decided_again() {
+    let mut rig = Rig::stateful();
+    rig.load(&rules(&["allow 9000/tcp"]), deny_in_allow_out());
+    let (host, peer, _) = HOSTS[0];
+    let syn = Pkt::new(peer, host, L4::Tcp(50000, 9000));
+    assert_eq!(inn(&rig, &syn), Verdict::Pass);
+    assert_eq!(out(&rig, &syn.reply(RST | ACK)), Verdict::Pass);
+    // A new SYN on the closed flow is decided by the rules (and allowed).
+    assert_eq!(inn(&rig, &syn), Verdict::Pass);
+    assert_eq!(rig.rule(0).packets, 2);
+}
