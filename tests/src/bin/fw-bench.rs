@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: the filter's cost per packet with BPF_PROG_TEST_RUN
 //! at 10 .. 100,000 rules (the realistic mix of `fw_tests::workload`), IPv4
 //! and IPv6, first match early, late and none, against an empty XDP program
-//! timed in the same run; then rule-set apply times.
+//! timed in the same run; then rule-set apply times; then the stateful
+//! paths (established flow, new flow) at 10,000 rules.
 //!
 //! Every timing is the kernel's own average over `REPEAT` runs of one
 //! BPF_PROG_TEST_RUN call (median and minimum of `ROUNDS` calls); each probe's
@@ -242,4 +243,99 @@ fn main() {
         ms(build),
         ms(switch)
     );
+    stateful(&empty);
+}
+
+/// The cost of connection tracking at 10,000 rules (IPv4 and IPv6): a reply
+/// of a flow the host opened (the established fast path), a new flow the
+/// rules deny (flow lookup, then the rules), the same packet with tracking
+/// off, and new allowed flows (lookup, rules, insert; 4,096 distinct flows
+/// run once each, so the kernel's per-call overhead is included).
+fn stateful(empty: &EmptyXdp) {
+    use fw_tests::packet::{L4, Pkt};
+    let defaults = Defaults {
+        incoming: Action::Deny,
+        outgoing: Action::Allow,
+    };
+    let mut list = workload::rules(10_000, 3);
+    let next = list.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+    for (i, r) in rules(&["allow 7000/tcp"]).into_iter().enumerate() {
+        list.push(StoredRule {
+            id: next + i as u32,
+            rule: r.rule,
+        });
+    }
+    list.sort_by_key(|r| r.rule.family == Family::V6);
+    let mut rig = Rig::stateful();
+    let ids: Vec<u32> = list.iter().map(|r| r.id).collect();
+    rig.dp
+        .apply(
+            &compile(&list, defaults, &test_ifaces).expect("compile"),
+            &ids,
+        )
+        .expect("apply");
+    let time = |rig: &Rig, frame: &[u8]| {
+        let mut fw = Vec::new();
+        let mut base = Vec::new();
+        for _ in 0..ROUNDS {
+            fw.push(rig.xdp_ns(frame, REPEAT / 16));
+            base.push(f64::from(
+                empty.test_run(frame, REPEAT / 16).expect("empty").0,
+            ));
+        }
+        let min = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);
+        (
+            median(fw.clone()) - median(base.clone()),
+            min(&fw) - min(&base),
+        )
+    };
+    println!(
+        "\n## Connection tracking at 10,000 rules (ns/packet over the empty program: median; minimum)\n"
+    );
+    println!(
+        "| family | established reply | new flow, denied | same, tracking off | new flow, allowed (one run each) |"
+    );
+    println!(
+        "|--------|------------------:|-----------------:|-------------------:|---------------------------------:|"
+    );
+    for (host, peer) in [
+        ("192.0.2.1", "203.0.113.77"),
+        ("2001:db8:1::1", "2001:db8:99::77"),
+    ] {
+        let syn = Pkt::new(host, peer, L4::Tcp(41000, 443));
+        assert_eq!(
+            rig.verdict(Direction::Out, &syn.bytes()),
+            fw_common::Verdict::Pass
+        );
+        let reply = syn.reply(0x12).bytes();
+        assert_eq!(rig.verdict(Direction::In, &reply), fw_common::Verdict::Pass);
+        let est = time(&rig, &reply);
+        let denied = Pkt::new(peer, host, L4::Tcp(41001, 7001)).bytes();
+        assert_eq!(
+            rig.verdict(Direction::In, &denied),
+            fw_common::Verdict::Drop
+        );
+        let new_denied = time(&rig, &denied);
+        rig.dp.set_conntrack(false).expect("off");
+        let off = time(&rig, &denied);
+        rig.dp.set_conntrack(true).expect("on");
+        let mut total = 0.0;
+        let n = 4096u16;
+        for k in 0..n {
+            let f = Pkt::new(peer, host, L4::Tcp(20000 + k, 7000)).bytes();
+            total += rig.xdp_ns(&f, 1);
+        }
+        let once = total / f64::from(n);
+        println!(
+            "| {} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0} (raw, per call) |",
+            if host.contains(':') { "IPv6" } else { "IPv4" },
+            est.0,
+            est.1,
+            new_denied.0,
+            new_denied.1,
+            off.0,
+            off.1,
+            once
+        );
+    }
 }
