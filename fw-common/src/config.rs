@@ -43,7 +43,8 @@ pub struct Config {
 }
 assert_size!(Config, 64);
 
-/// `Config::flags`: track flows (replies and later packets of allowed flows
-/// pass before the rules). Without it the filter is stateless.
+/// `Config::flags`: stateful mode, as ufw: track flows (replies and later
+/// packets of allowed flows pass before the rules) and apply ufw's built-in
+/// rules (`crate::builtins`). Without it the filter is the rules alone.
 pub const CONFIG_CONNTRACK: u32 = 1 << 0;
 pod!(Config);

@@ -72,6 +72,10 @@ pod!(CtKey, CtEntry);
 /// `CtEntry::rule_id` of a flow the default policy allowed.
 pub const CT_NO_RULE: u32 = u32::MAX;
 
+/// `CtEntry::rule_id` of a flow a built-in rule allowed (an echo request
+/// to the host): rule changes do not recheck it.
+pub const CT_BUILTIN: u32 = u32::MAX - 1;
+
 /// States of a tracked flow (indexes of `Config::ct_timeout_s`).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

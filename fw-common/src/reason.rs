@@ -34,11 +34,23 @@ pub enum Reason {
     /// A later packet or a reply of a tracked flow: passed before the rules
     /// (ufw's `RELATED,ESTABLISHED ACCEPT`).
     Established = 10,
+    /// Built-in: ICMP errors and echo (ufw's before.rules), passed.
+    BuiltinIcmp = 11,
+    /// Built-in: DHCP / DHCPv6 answers to the host's client, passed.
+    BuiltinDhcp = 12,
+    /// Built-in: mDNS and UPnP (SSDP) multicast, passed.
+    BuiltinMulticast = 13,
+    /// Built-in: ICMPv6 router and neighbour discovery with hop limit 255
+    /// (beyond the types the parser always passes), passed.
+    BuiltinNdp = 14,
+    /// Built-in: MLD and multicast router discovery from link-local
+    /// addresses, passed.
+    BuiltinMld = 15,
 }
 
 impl Reason {
     /// Number of reasons (array dimension).
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 16;
 
     /// Every reason, in discriminant order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -53,6 +65,11 @@ impl Reason {
         Self::NoRuleset,
         Self::Invalid,
         Self::Established,
+        Self::BuiltinIcmp,
+        Self::BuiltinDhcp,
+        Self::BuiltinMulticast,
+        Self::BuiltinNdp,
+        Self::BuiltinMld,
     ];
 
     /// Stable lowercase label.
@@ -70,6 +87,11 @@ impl Reason {
             Self::NoRuleset => "no_ruleset",
             Self::Invalid => "invalid",
             Self::Established => "established",
+            Self::BuiltinIcmp => "builtin_icmp",
+            Self::BuiltinDhcp => "builtin_dhcp",
+            Self::BuiltinMulticast => "builtin_multicast",
+            Self::BuiltinNdp => "builtin_ndp",
+            Self::BuiltinMld => "builtin_mld",
         }
     }
 }

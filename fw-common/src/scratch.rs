@@ -38,8 +38,12 @@ pub struct ParsedPacket {
     pub icmp_type: u8,
     /// ICMP / ICMPv6 echo identifier (echo request and reply only).
     pub icmp_id: u16,
+    /// IPv4 TTL / IPv6 hop limit.
+    pub hop_limit: u8,
+    /// Explicit padding, always zero.
+    pub _pad: [u8; 3],
 }
-assert_size!(ParsedPacket, 44);
+assert_size!(ParsedPacket, 48);
 pod!(ParsedPacket);
 
 /// The value of `SCRATCH`: a packet to classify, and for the second pass
@@ -54,10 +58,12 @@ pub struct ScratchSlot {
     pub dir: u8,
     /// What the caller does with the decision (its own enum as `u8`).
     pub mode: u8,
+    /// For a built-in decision, its [`crate::Reason`] as `u8`.
+    pub reason: u8,
     /// Explicit padding, always zero.
-    pub _pad: [u8; 2],
+    pub _pad: u8,
 }
-assert_size!(ScratchSlot, 48);
+assert_size!(ScratchSlot, 52);
 pod!(ScratchSlot);
 
 /// Entries of `SCRATCH` (one per CPU, it is a per-CPU array).

@@ -7,6 +7,7 @@
 //! tracked flow cut by a rule change, rules unchanged since ----> drop
 //! tracked flow, alive, rules changed -> decide its opening packet again:
 //!                                       allow: keep (new generation), deny: mark cut, drop
+//! a built-in rule (`builtins`) accepts it -----------------------> pass (builtin_*)
 //! otherwise -> decide this packet; allowed and it opens a flow -> track it
 //! ```
 //! One call site of the classifier, whichever way: the verifier walks it
@@ -17,11 +18,14 @@ use fw_common::{
     Direction, Reason, Verdict,
     config::CONFIG_CONNTRACK,
     conntrack::{
-        CT_NO_RULE, CtEntry, CtKey, CtState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, tcp_flags_valid,
+        CT_BUILTIN, CT_NO_RULE, CtEntry, CtKey, CtState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
+        tcp_flags_valid,
     },
+    scratch::ScratchSlot,
 };
 
 use crate::{
+    builtins,
     maps::{CONFIG, CONNTRACK, SCRATCH},
     parse::Packet,
     policy::{self, Decision},
@@ -122,6 +126,8 @@ fn advance(e: &mut CtEntry, pkt: &Packet, dir: Direction, now: u64) {
 const MODE_STATELESS: u8 = 0;
 const MODE_NEW: u8 = 1;
 const MODE_RECHECK: u8 = 2;
+/// Accepted by a built-in rule (`slot.reason` says which); tracked as new.
+const MODE_BUILTIN: u8 = 3;
 
 /// Settings read from `CONFIG`: (flags, generation, timeouts).
 #[inline(always)]
@@ -147,13 +153,34 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
     };
     // SAFETY: this CPU's scratch slot (see `scratch`).
     let slot = unsafe { &mut *slot };
-    let pkt = &slot.pkt;
     slot.dir = dir as u8;
     slot.mode = MODE_STATELESS;
     let (flags, generation, timeouts) = settings();
-    if flags & CONFIG_CONNTRACK == 0 || pkt.fragment != 0 || !(pkt.has_ports != 0 || is_echo(pkt)) {
+    // Stateful mode: flows, then ufw's built-in rules; else the rules alone.
+    if flags & CONFIG_CONNTRACK == 0 || slot.pkt.fragment != 0 {
         return Ok(());
     }
+    if slot.pkt.has_ports != 0 || is_echo(&slot.pkt) {
+        track(slot, dir, generation, &timeouts)?;
+    }
+    if slot.mode != MODE_RECHECK
+        && let Some(r) = builtins::accepts(&slot.pkt, dir)
+    {
+        slot.reason = r as u8;
+        slot.mode = MODE_BUILTIN;
+    }
+    Ok(())
+}
+
+/// The flow part of [`prepare`] for a packet that can belong to a flow.
+#[inline(always)]
+fn track(
+    slot: &mut ScratchSlot,
+    dir: Direction,
+    generation: u64,
+    timeouts: &[u32; fw_common::conntrack::CT_STATES],
+) -> Result<(), Decision> {
+    let pkt = &slot.pkt;
     if pkt.proto == IPPROTO_TCP && !tcp_flags_valid(pkt.tcp_flags) {
         return Err(Decision {
             verdict: Verdict::Drop,
@@ -161,9 +188,9 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
             rule: None,
         });
     }
+    slot.mode = MODE_NEW;
     let key = key_of(pkt, dir);
     let Some(e) = CONNTRACK.get_ptr_mut(&key) else {
-        slot.mode = MODE_NEW;
         return Ok(());
     };
     // SAFETY: a value of our hash map; concurrent updates of its plain
@@ -178,8 +205,11 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
         && pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
         && e.state >= CtState::TcpClosing as u8;
     if !alive || restart {
-        slot.mode = MODE_NEW;
         return Ok(());
+    }
+    // Flows a built-in rule opened are not the user rules' business.
+    if e.rule_id == CT_BUILTIN {
+        e.generation = generation;
     }
     if e.generation == generation {
         if e.state == CtState::Denied as u8 {
@@ -218,7 +248,7 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
 /// After the rules: track a new flow, or update or forget a rechecked one.
 #[inline(always)]
 fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
-    if mode == MODE_STATELESS {
+    if mode != MODE_NEW && mode != MODE_RECHECK && mode != MODE_BUILTIN {
         return;
     }
     let (_, generation, _) = settings();
@@ -254,7 +284,11 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
         let e = CtEntry {
             last_seen: now,
             generation,
-            rule_id: d.rule.unwrap_or(CT_NO_RULE),
+            rule_id: if mode == MODE_BUILTIN {
+                CT_BUILTIN
+            } else {
+                d.rule.unwrap_or(CT_NO_RULE)
+            },
             state: state as u8,
             origin: dir as u8,
             _pad: [0; 2],
@@ -283,7 +317,16 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
         };
     };
     let mode = slot.mode;
-    let d = policy::decide(&slot.pkt, usize::from(slot.dir), ifindex);
+    // Built-in rules answer without the classifier.
+    let d = if mode == MODE_BUILTIN {
+        Decision {
+            verdict: Verdict::Pass,
+            reason: builtins::reason(slot.reason),
+            rule: None,
+        }
+    } else {
+        policy::decide(&slot.pkt, usize::from(slot.dir), ifindex)
+    };
     finish(pkt, dir, mode, &d);
     d
 }

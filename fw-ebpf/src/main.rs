@@ -8,6 +8,7 @@
 #![no_std]
 #![no_main]
 
+mod builtins;
 mod conntrack;
 mod core;
 mod maps;

@@ -91,6 +91,8 @@ pub struct Pkt {
     pub tcp_flags: u8,
     /// ICMP / ICMPv6 echo identifier (for echo request and reply).
     pub echo_id: u16,
+    /// IPv4 TTL / IPv6 hop limit.
+    pub hop_limit: u8,
 }
 
 impl Pkt {
@@ -109,6 +111,7 @@ impl Pkt {
             payload: vec![0xab; 18],
             tcp_flags: 0x02,
             echo_id: 1,
+            hop_limit: 64,
         }
     }
 
@@ -274,9 +277,14 @@ impl Pkt {
         let proto = IpNumber(self.l4.proto());
         match (self.src, self.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let mut h =
-                    Ipv4Header::new(transport.len() as u16, 64, proto, s.octets(), d.octets())
-                        .expect("ipv4");
+                let mut h = Ipv4Header::new(
+                    transport.len() as u16,
+                    self.hop_limit,
+                    proto,
+                    s.octets(),
+                    d.octets(),
+                )
+                .expect("ipv4");
                 if !self.v4_options.is_empty() {
                     h.options = etherparse::Ipv4Options::try_from(&self.v4_options[..])
                         .expect("ipv4 options");
@@ -346,7 +354,7 @@ impl Pkt {
                     flow_label: Default::default(),
                     payload_length: (ext.len() + transport.len()) as u16,
                     next_header: IpNumber(nexts[0]),
-                    hop_limit: 64,
+                    hop_limit: self.hop_limit,
                     source: s.octets(),
                     destination: d.octets(),
                 }

@@ -73,17 +73,20 @@ fn replies_to_the_hosts_own_flows_pass_under_default_deny_incoming() {
         assert_eq!(out(&rig, &q), Verdict::Pass);
         assert_eq!(inn(&rig, &q.reply(0)), Verdict::Pass, "{host}: DNS answer");
 
-        // ICMP echo: the reply with the request's identifier passes.
-        let echo = if host.contains(':') {
+        // ICMP echo: the reply with the request's identifier passes. (For
+        // IPv6 ufw's before6.rules accept every echo reply: a built-in.)
+        let v6 = host.contains(':');
+        let echo = if v6 {
             Pkt::new(host, peer, L4::Icmpv6(128))
         } else {
             Pkt::new(host, peer, L4::Icmp(8))
         };
         let mut other_id = echo.reply(0);
         other_id.echo_id = 77;
+        let unsolicited = if v6 { Verdict::Pass } else { Verdict::Drop };
         assert_eq!(
             inn(&rig, &echo.reply(0)),
-            Verdict::Drop,
+            unsolicited,
             "{host}: no ping yet"
         );
         assert_eq!(out(&rig, &echo), Verdict::Pass);
@@ -92,11 +95,14 @@ fn replies_to_the_hosts_own_flows_pass_under_default_deny_incoming() {
             Verdict::Pass,
             "{host}: echo reply"
         );
-        assert_eq!(inn(&rig, &other_id), Verdict::Drop, "{host}: another id");
+        assert_eq!(inn(&rig, &other_id), unsolicited, "{host}: another id");
     }
     // Per family: SYN-ACK, data, DNS answer, echo reply.
     let est = rig.reason(Reason::Established, Direction::In, Verdict::Pass);
     assert_eq!(est.packets, 2 * 4, "{est:?}");
+    // The two IPv6 echo replies of no ping.
+    let b = rig.reason(Reason::BuiltinIcmp, Direction::In, Verdict::Pass);
+    assert_eq!(b.packets, 2, "{b:?}");
 }
 
 #[test]
@@ -237,4 +243,107 @@ fn closed_flows_stop_passing_and_a_new_syn_is_decided_again() {
     // A new SYN on the closed flow is decided by the rules (and allowed).
     assert_eq!(inn(&rig, &syn), Verdict::Pass);
     assert_eq!(rig.rule(0).packets, 2);
+}
+
+/// One packet per built-in rule of `fw_common::builtins` passes under
+/// `default deny` both ways, counted under the rule's reason; near misses
+/// (wrong hop limit, not link-local, another type or port) meet the
+/// policy. With the rules alone (tracking off) none of them applies.
+#[test]
+fn ufws_built_in_rules_pass_what_they_name_and_nothing_else() {
+    use fw_common::{Family, builtins::BUILTINS};
+    let mut rig = Rig::stateful();
+    let deny = Defaults {
+        incoming: Action::Deny,
+        outgoing: Action::Deny,
+    };
+    rig.load(&[], deny);
+    let packet = |b: &fw_common::builtins::Builtin, near_miss: bool| -> Pkt {
+        let v6 = b.family == Family::V6;
+        let (local, peer) = if v6 {
+            ("fe80::1", "fe80::2")
+        } else {
+            ("192.0.2.1", "198.51.100.7")
+        };
+        let (src, dst) = if b.dir == Direction::In {
+            (peer, local)
+        } else {
+            (local, peer)
+        };
+        let mut p = match b.proto {
+            1 => Pkt::new(src, dst, L4::Icmp(b.what as u8)),
+            58 => Pkt::new(src, dst, L4::Icmpv6(b.what as u8)),
+            _ => {
+                let sport = match b.what {
+                    68 => 67,
+                    546 => 547,
+                    w => w,
+                };
+                let dst = match (v6, b.what) {
+                    (false, 5353) => "224.0.0.251",
+                    (false, 1900) => "239.255.255.250",
+                    (true, 5353) => "ff02::fb",
+                    (true, 1900) => "ff02::f",
+                    _ => dst,
+                };
+                Pkt::new(src, dst, L4::Udp(sport, b.what))
+            }
+        };
+        p.hop_limit = if b.text.contains("--hl-eq 1 ") {
+            1
+        } else {
+            255
+        };
+        // Echo requests are tracked: a distinct identifier per line keeps
+        // each packet out of the others' flows.
+        p.echo_id = b.what + if b.dir == Direction::In { 0 } else { 1000 };
+        if near_miss {
+            if b.text.contains("--hl-eq") {
+                p.hop_limit = 64;
+            } else if b.text.contains("-s fe80::/10") {
+                p.src = "2001:db8:2::7".parse().unwrap();
+            } else {
+                p.l4 = match p.l4 {
+                    L4::Icmp(_) => L4::Icmp(5),
+                    L4::Icmpv6(_) => L4::Icmpv6(150),
+                    L4::Udp(s, d) => L4::Udp(s, d + 1),
+                    ref o => o.clone(),
+                };
+            }
+        }
+        p
+    };
+    for b in BUILTINS {
+        let before = rig.reason(b.reason, b.dir, Verdict::Pass).packets;
+        assert_eq!(
+            rig.verdict(b.dir, &packet(b, false).bytes()),
+            Verdict::Pass,
+            "{}",
+            b.text
+        );
+        assert_eq!(
+            rig.reason(b.reason, b.dir, Verdict::Pass).packets,
+            before + 1,
+            "{}: counted under {:?}",
+            b.text,
+            b.reason
+        );
+        assert_eq!(
+            rig.verdict(b.dir, &packet(b, true).bytes()),
+            Verdict::Drop,
+            "near miss of {}",
+            b.text
+        );
+    }
+    let plain = Rig::new();
+    let mut plain = plain;
+    plain.load(&[], deny);
+    for b in BUILTINS {
+        assert_eq!(
+            plain.verdict(b.dir, &packet(b, false).bytes()),
+            Verdict::Drop,
+            "rules alone: {}",
+            b.text
+        );
+    }
 }

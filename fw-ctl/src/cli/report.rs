@@ -26,16 +26,74 @@ pub(super) fn show(ctx: &Ctx, report: Option<&str>) -> Result<u8> {
     match report {
         Some("added") => added(ctx),
         Some("raw") => raw(ctx),
+        Some("builtins") => builtins(ctx),
         Some(
-            r @ ("builtins" | "before-rules" | "user-rules" | "after-rules" | "logging-rules"
-            | "listening"),
+            r @ ("before-rules" | "user-rules" | "after-rules" | "logging-rules" | "listening"),
         ) => {
             bail!(UserError(format!(
-                "fw-ctl has no report '{r}' yet (fw-ctl shows: added, raw)"
+                "fw-ctl has no report '{r}' yet (fw-ctl shows: added, raw, builtins)"
             )))
         }
         other => syntax(other),
     }
+}
+
+/// `show builtins`: ufw's built-in rules as fw applies them (before the
+/// user's rules, in stateful mode), then their counters.
+fn builtins(ctx: &Ctx) -> Result<u8> {
+    use fw_common::{Reason, Verdict, builtins::BUILTINS};
+    let mut o = String::from(
+        "Built-in rules (after tracked flows and invalid packets, before the user's rules):\n",
+    );
+    for fam in [Family::V4, Family::V6] {
+        for dir in [Direction::In, Direction::Out] {
+            let rows: Vec<_> = BUILTINS
+                .iter()
+                .filter(|b| b.family == fam && b.dir == dir)
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                o,
+                "\n{} {}:",
+                if fam == Family::V4 { "IPv4" } else { "IPv6" },
+                if dir == Direction::In { "in" } else { "out" }
+            );
+            for b in rows {
+                let _ = writeln!(o, "  {:<76} {}", b.text, b.reason.as_str());
+            }
+        }
+    }
+    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
+    if let Some(dp) = open_live(ctx, &st)? {
+        let _ = writeln!(
+            o,
+            "\n{:<20} {:<4} {:>12} {:>14}",
+            "Reason", "Dir", "Packets", "Bytes"
+        );
+        for r in [
+            Reason::BuiltinIcmp,
+            Reason::BuiltinDhcp,
+            Reason::BuiltinMulticast,
+            Reason::BuiltinNdp,
+            Reason::BuiltinMld,
+        ] {
+            for d in [Direction::In, Direction::Out] {
+                let c = dp.reason_counter(r, d, Verdict::Pass)?;
+                let _ = writeln!(
+                    o,
+                    "{:<20} {:<4} {:>12} {:>14}",
+                    r.as_str(),
+                    if d == Direction::In { "in" } else { "out" },
+                    c.packets,
+                    c.bytes
+                );
+            }
+        }
+    }
+    print!("{o}");
+    Ok(0)
 }
 
 /// `show added`: every rule as the command that adds it, in ufw's form and

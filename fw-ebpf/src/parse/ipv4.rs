@@ -14,11 +14,12 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
     // Only the fields used are read (not a copy of the whole header).
     let ip = ip as usize;
     // SAFETY: ptr_at checked the whole fixed header is inside the frame.
-    let (vihl, tot_len, frags, proto, src, dst) = unsafe {
+    let (vihl, tot_len, frags, ttl, proto, src, dst) = unsafe {
         (
             *(ip as *const u8),
             u16::from_be_bytes(*((ip + 2) as *const [u8; 2])),
             u16::from_be_bytes(*((ip + 6) as *const [u8; 2])),
+            *((ip + 8) as *const u8),
             *((ip + 9) as *const u8),
             word_at(ip + 12),
             word_at(ip + 16),
@@ -45,6 +46,8 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         tcp_flags: 0,
         icmp_type: 0,
         icmp_id: 0,
+        hop_limit: ttl,
+        _pad: [0; 3],
     };
     if pkt.fragment != 0 {
         return Parsed::Ip(pkt);

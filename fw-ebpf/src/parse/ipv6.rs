@@ -31,7 +31,13 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
     // Only the fields used are read (not a copy of the whole header).
     let ip = ip as usize;
     // SAFETY: ptr_at checked the whole fixed header is inside the frame.
-    let (version, next_hdr) = unsafe { (*(ip as *const u8) >> 4, *((ip + 6) as *const u8)) };
+    let (version, next_hdr, hop_limit) = unsafe {
+        (
+            *(ip as *const u8) >> 4,
+            *((ip + 6) as *const u8),
+            *((ip + 7) as *const u8),
+        )
+    };
     if version != 6 {
         return Parsed::Drop(Reason::Malformed);
     }
@@ -64,6 +70,8 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         tcp_flags: 0,
         icmp_type: 0,
         icmp_id: 0,
+        hop_limit,
+        _pad: [0; 3],
     };
     let base = l3 + 40;
     let mut ext = 0usize;
