@@ -455,7 +455,7 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
             // Left behind by a namespace that no longer exists.
             Dataplane::destroy(&pins)?;
             created = true;
-            Dataplane::create(&pins, cookie)?
+            Dataplane::create(&pins, cookie, old.tracking.max)?
         }
     } else {
         for other in pins.other_versions() {
@@ -465,9 +465,18 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
             );
         }
         created = true;
-        Dataplane::create(&pins, cookie)?
+        Dataplane::create(&pins, cookie, old.tracking.max)?
     };
     let result = (|| -> Result<()> {
+        dp.set_tracking(old.tracking.enabled, old.tracking.timeouts)?;
+        let (_, cap) = dp.flows()?;
+        if cap != old.tracking.max {
+            eprintln!(
+                "WARN: CONNTRACK_MAX={} takes effect after 'fw-ctl disable' and 'fw-ctl enable' \
+                 (the loaded flow table holds {cap})",
+                old.tracking.max
+            );
+        }
         dp.apply(&compiled, &[])?;
         for name in attach::attached(&pins) {
             if !wanted.contains(&name) {
@@ -1097,6 +1106,16 @@ fn stats(ctx: &Ctx) -> Result<u8> {
         return Ok(0);
     };
     println!("Generation: {}", dp.config()?.generation);
+    let (n, cap) = dp.flows()?;
+    println!(
+        "Flows: {n} tracked of {cap} ({:.1}%){}",
+        n as f64 * 100.0 / f64::from(cap.max(1)),
+        if st.tracking.enabled {
+            ""
+        } else {
+            ", stateful mode off"
+        }
+    );
     println!();
     print!("{}", counter_tables(&dp, &st)?);
     Ok(0)

@@ -5,6 +5,12 @@
 //!                     DEFAULT_INPUT_POLICY=, DEFAULT_OUTPUT_POLICY=,
 //!                     DEFAULT_FORWARD_POLICY= (allow|deny|reject),
 //!                     DEFAULT_APPLICATION_POLICY=allow|deny|reject|skip,
+//!                     CONNTRACK=yes|no (stateful mode: flows and ufw's
+//!                     built-in rules), CONNTRACK_MAX=flows (1024..=16777216,
+//!                     applied when the filter is loaded),
+//!                     CONNTRACK_TIMEOUT_<STATE>=seconds (1..=2592000) for
+//!                     TCP_SYN_SENT, TCP_ESTABLISHED, TCP_CLOSING,
+//!                     TCP_CLOSED, UDP, UDP_REPLIED, ICMP, CUT
 //!                     INTERFACES=a,b (empty: every non-loopback interface)
 //! STATE_DIR/rules     one rule per line, in `status numbered` order:
 //!                     ID FAMILY [dapp=SPEC] [sapp=SPEC] RULE
@@ -26,7 +32,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use fw_common::rules::MAX_RULES;
+use fw_common::{
+    conntrack::{CT_DEFAULT_ENTRIES, CT_STATES, DEFAULT_TIMEOUTS},
+    rules::MAX_RULES,
+};
 
 use crate::rule::{
     Action, Family, StoredRule,
@@ -80,6 +89,8 @@ pub struct State {
     pub routed: Action,
     /// Policy for new application profiles (`app default`); `None` = skip.
     pub app_policy: Option<Action>,
+    /// Connection tracking settings.
+    pub tracking: Tracking,
     /// Protected interfaces; empty means every non-loopback interface.
     pub interfaces: Vec<String>,
     /// The numbered rule list: IPv4 rules first, then IPv6 rules.
@@ -94,11 +105,45 @@ impl Default for State {
             defaults: Defaults::default(),
             routed: Action::Deny,
             app_policy: None,
+            tracking: Tracking::default(),
             interfaces: Vec::new(),
             rules: Vec::new(),
         }
     }
 }
+
+/// Connection tracking settings (`fw.conf`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracking {
+    /// Stateful mode (flows and ufw's built-in rules).
+    pub enabled: bool,
+    /// Capacity of the flow table.
+    pub max: u32,
+    /// Idle timeouts in seconds per `fw_common::conntrack::CtState`.
+    pub timeouts: [u32; CT_STATES],
+}
+
+impl Default for Tracking {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max: CT_DEFAULT_ENTRIES,
+            timeouts: DEFAULT_TIMEOUTS,
+        }
+    }
+}
+
+/// The `fw.conf` names of the timeouts, in `CtState` order.
+pub const TIMEOUT_KEYS: [&str; CT_STATES] = [
+    "TCP_SYN_SENT",
+    "TCP_ESTABLISHED",
+    "TCP_CLOSING",
+    "TCP_CLOSED",
+    "UDP",
+    "UDP_REPLIED",
+    "ICMP",
+    "CUT",
+];
 
 /// ufw's logging levels (`ufw.conf` `LOGLEVEL`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -260,7 +305,9 @@ fn render_conf(st: &State) -> String {
          DEFAULT_OUTPUT_POLICY={}\n\
          DEFAULT_FORWARD_POLICY={}\n\
          DEFAULT_APPLICATION_POLICY={}\n\
-         INTERFACES={}\n",
+         INTERFACES={}\n\
+         CONNTRACK={}\n\
+         CONNTRACK_MAX={}\n{}",
         if st.enabled { "yes" } else { "no" },
         st.logging.word(),
         action_word(st.defaults.incoming),
@@ -268,6 +315,13 @@ fn render_conf(st: &State) -> String {
         action_word(st.routed),
         st.app_policy.map_or("skip", action_word),
         st.interfaces.join(","),
+        if st.tracking.enabled { "yes" } else { "no" },
+        st.tracking.max,
+        TIMEOUT_KEYS
+            .iter()
+            .zip(st.tracking.timeouts)
+            .map(|(k, v)| format!("CONNTRACK_TIMEOUT_{k}={v}\n"))
+            .collect::<String>(),
     )
 }
 
@@ -364,6 +418,49 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect();
+            }
+            "CONNTRACK" => {
+                st.tracking.enabled = match v.trim() {
+                    "yes" => true,
+                    "no" => false,
+                    other => {
+                        return Err(syntax(format!(
+                            "CONNTRACK must be yes or no, not '{other}'"
+                        )));
+                    }
+                }
+            }
+            "CONNTRACK_MAX" => {
+                st.tracking.max = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1024..=16_777_216).contains(n))
+                    .ok_or_else(|| {
+                        syntax(format!(
+                            "CONNTRACK_MAX must be a number from 1024 to 16777216, not '{}'",
+                            v.trim()
+                        ))
+                    })?;
+            }
+            k if k.starts_with("CONNTRACK_TIMEOUT_")
+                && TIMEOUT_KEYS.contains(&&k["CONNTRACK_TIMEOUT_".len()..]) =>
+            {
+                let i = TIMEOUT_KEYS
+                    .iter()
+                    .position(|t| *t == &k["CONNTRACK_TIMEOUT_".len()..])
+                    .unwrap_or(0);
+                st.tracking.timeouts[i] = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=2_592_000).contains(n))
+                    .ok_or_else(|| {
+                        syntax(format!(
+                            "{k} must be seconds from 1 to 2592000, not '{}'",
+                            v.trim()
+                        ))
+                    })?;
             }
             other => return Err(syntax(format!("unknown setting '{other}'"))),
         }
@@ -542,6 +639,39 @@ mod tests {
         }
         // ufw's default level when the setting is absent.
         assert_eq!(State::default().logging, LogLevel::Low);
+    }
+
+    #[test]
+    fn tracking_settings_round_trip_and_bad_values_name_their_line() {
+        let mut st = State::default();
+        st.tracking.enabled = false;
+        st.tracking.max = 4096;
+        st.tracking.timeouts[1] = 14_400;
+        st.routed = Action::Allow;
+        st.app_policy = Some(Action::Deny);
+        let text = render_conf(&st);
+        assert!(
+            text.contains("CONNTRACK_TIMEOUT_TCP_ESTABLISHED=14400\n"),
+            "{text}"
+        );
+        let mut back = State::default();
+        parse_conf(&text, Path::new("fw.conf"), &mut back).unwrap();
+        assert_eq!(back, st);
+        for (bad, token) in [
+            ("CONNTRACK=maybe", "maybe"),
+            ("CONNTRACK_MAX=12", "12"),
+            ("CONNTRACK_TIMEOUT_UDP=0", "0"),
+            ("CONNTRACK_TIMEOUT_SCTP=5", "CONNTRACK_TIMEOUT_SCTP"),
+        ] {
+            let e = parse_conf(
+                &format!("ENABLED=no\n{bad}\n"),
+                Path::new("/x/fw.conf"),
+                &mut back,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("line 2") && e.contains(token), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -81,7 +81,8 @@ impl Rig {
         let requested = PathBuf::from(format!("/sys/fs/bpf/fw-test-{}-{n}", std::process::id()));
         let root = resolve_root(&requested).expect("bpffs for test pins");
         let pins = Pins::new(&root);
-        let dp = Dataplane::create(&pins, 0).expect("load the eBPF object");
+        let dp = Dataplane::create(&pins, 0, fw_common::conntrack::CT_DEFAULT_ENTRIES)
+            .expect("load the eBPF object");
         let xdp = Xdp::from_pin(pins.prog(PROG_XDP), XdpAttachType::Interface).expect("xdp pin");
         let tc = SchedClassifier::from_pin(pins.prog(PROG_TC_EGRESS)).expect("tc pin");
         Self {

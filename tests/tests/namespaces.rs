@@ -595,4 +595,37 @@ fn replies_pass_unsolicited_packets_do_not_and_a_new_deny_cuts_a_flow() {
                 .any(|l| l.starts_with("builtin_icmp") && !l.ends_with(" 0")),
         "{builtins}"
     );
+    // The flow table's fill level, then the settings in fw.conf.
+    let stats = fw.ok(&["stats"]);
+    let flows = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("Flows: "))
+        .expect("a Flows line");
+    let n: usize = flows.split(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 4 && flows.contains(" tracked of 262144 "), "{stats}");
+    let conf = fw.state.join("fw.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.contains("CONNTRACK=yes\nCONNTRACK_MAX=262144\n"),
+        "{text}"
+    );
+    std::fs::write(
+        &conf,
+        text.replace("CONNTRACK=yes", "CONNTRACK=no")
+            .replace("CONNTRACK_MAX=262144", "CONNTRACK_MAX=4096"),
+    )
+    .unwrap();
+    let out = fw.output(&["reload"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CONNTRACK_MAX=4096 takes effect after"),
+        "{out:?}"
+    );
+    // Stateless now: the answers to the host's own connection meet the
+    // incoming policy.
+    assert_eq!(tcp_connect(&pair.host, at(CLIENT4, 8443)), Connect::Silence);
+    assert!(fw.ok(&["stats"]).contains("stateful mode off"));
+    fw.ok(&["disable"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    assert!(fw.ok(&["stats"]).contains(" tracked of 4096 "));
 }

@@ -53,7 +53,13 @@ pub fn check_map(name: &'static str, data: &MapData) -> Result<(), AbiError> {
         .ok_or(AbiError::MissingMap(name))?;
     let info = data.info().map_err(|_| AbiError::Info(name))?;
     let found = (info.key_size(), info.value_size(), info.max_entries());
-    let expected = (spec.key_size, spec.value_size, spec.max_entries);
+    // The flow table's size is chosen at load time (`CONNTRACK_MAX`).
+    let max = if name == fw_common::maps::CONNTRACK {
+        found.2
+    } else {
+        spec.max_entries
+    };
+    let expected = (spec.key_size, spec.value_size, max);
     if found != expected {
         return Err(AbiError::Layout {
             name,

@@ -28,7 +28,7 @@ use fw_common::{
     Direction, Reason, Verdict,
     abi::{ABI_VERSION, MAGIC},
     config::{CONFIG_CONNTRACK, Config},
-    conntrack::DEFAULT_TIMEOUTS,
+    conntrack::{CtEntry, CtKey, DEFAULT_TIMEOUTS},
     maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader,
@@ -112,6 +112,7 @@ pub struct Dataplane {
     filter: Array<MapData, Filter>,
     stats: PerCpuArray<MapData, Counter>,
     rule_stats: PerCpuArray<MapData, Counter>,
+    conntrack: HashMap<MapData, CtKey, CtEntry>,
 }
 
 /// A rule set built in the inactive slot, not yet live.
@@ -157,10 +158,11 @@ impl Dataplane {
     ///
     /// # Errors
     /// Load, verification, ABI or pinning failures.
-    pub fn create(pins: &Pins, netns_cookie: u64) -> Result<Self, LoaderError> {
+    pub fn create(pins: &Pins, netns_cookie: u64, flows: u32) -> Result<Self, LoaderError> {
         raise_memlock();
         pins.create_dirs()?;
         let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::CONNTRACK, flows)
             .load(object::OBJECT)
             .map_err(|e| LoaderError::Load(Box::new(e)))?;
         {
@@ -240,7 +242,24 @@ impl Dataplane {
             rule_stats: open_map(pins, names::RULE_STATS)?
                 .try_into()
                 .map_err(map_err(names::RULE_STATS, "open"))?,
+            conntrack: open_map(pins, names::CONNTRACK)?
+                .try_into()
+                .map_err(map_err(names::CONNTRACK, "open"))?,
         })
+    }
+
+    /// Tracked flows now and the table's capacity. Counting walks the
+    /// table's keys (one system call each).
+    ///
+    /// # Errors
+    /// When the map cannot be read.
+    pub fn flows(&self) -> Result<(usize, u32), LoaderError> {
+        let cap = MapData::from_pin(self.pins.map(names::CONNTRACK))
+            .map_err(map_err(names::CONNTRACK, "open pin"))?
+            .info()
+            .map_err(map_err(names::CONNTRACK, "describe"))?
+            .max_entries();
+        Ok((self.conntrack.keys().filter(Result::is_ok).count(), cap))
     }
 
     /// The pin layout.
@@ -359,14 +378,29 @@ impl Dataplane {
         })
     }
 
-    /// Turns flow tracking on or off (`Config::flags`; on after
-    /// [`Dataplane::create`]). Off, the filter is stateless: every packet
-    /// is decided by the rules.
+    /// Turns stateful mode (flow tracking and ufw's built-in rules) on or
+    /// off (`Config::flags`; on after [`Dataplane::create`]). Off, the
+    /// filter is the rules alone.
     ///
     /// # Errors
     /// When `CONFIG` cannot be read or written.
     pub fn set_conntrack(&mut self, on: bool) -> Result<(), LoaderError> {
+        let t = self.config()?.ct_timeout_s;
+        self.set_tracking(on, t)
+    }
+
+    /// Stateful mode on or off and the flows' idle timeouts (seconds per
+    /// `fw_common::conntrack::CtState`).
+    ///
+    /// # Errors
+    /// When `CONFIG` cannot be read or written.
+    pub fn set_tracking(
+        &mut self,
+        on: bool,
+        timeouts: [u32; fw_common::conntrack::CT_STATES],
+    ) -> Result<(), LoaderError> {
         let mut c = self.config()?;
+        c.ct_timeout_s = timeouts;
         c.flags = if on {
             c.flags | CONFIG_CONNTRACK
         } else {
