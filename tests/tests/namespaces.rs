@@ -629,3 +629,73 @@ fn replies_pass_unsolicited_packets_do_not_and_a_new_deny_cuts_a_flow() {
     fw.ok(&["enable", "-i", "fw0"]);
     assert!(fw.ok(&["stats"]).contains(" tracked of 4096 "));
 }
+
+/// A port published through DNAT (as container engines do) is filtered by
+/// fw's incoming rules: XDP sees the packet before the NAT, where ufw's
+/// INPUT rules never do. The fw host forwards 8080/tcp to a "container"
+/// namespace's port 80; `deny 8080/tcp` stops it.
+#[test]
+fn a_deny_stops_a_port_published_through_dnat() {
+    let pair = Pair::new("dnat");
+    let container = fw_tests::netns::Netns::new("dnatk");
+    pair.host.ip(&[
+        "link",
+        "add",
+        "brk0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "ctr0",
+        "netns",
+        &container.name,
+    ]);
+    pair.host
+        .ip(&["addr", "add", "203.0.113.1/24", "dev", "brk0"]);
+    pair.host.ip(&["link", "set", "brk0", "up"]);
+    container.ip(&["addr", "add", "203.0.113.2/24", "dev", "ctr0"]);
+    container.ip(&["link", "set", "ctr0", "up"]);
+    container.ip(&["route", "add", "default", "via", "203.0.113.1"]);
+    // Forwarding and the DNAT rule, in the fw host's namespace only.
+    pair.host
+        .run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward"));
+    fw_tests::netns::sh(&[
+        "nsenter",
+        &format!("--net={}", pair.host.path()),
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "203.0.113.2:80",
+    ]);
+    let _service = tcp_listeners(&container, &[80]);
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 8080)),
+        Connect::Connected,
+        "published without fw"
+    );
+
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    fw.ok(&["default", "allow", "incoming"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 8080)),
+        Connect::Connected,
+        "published, fw allowing"
+    );
+    fw.ok(&["deny", "8080/tcp"]);
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 8080)),
+        Connect::Silence,
+        "the deny stops the published port"
+    );
+    assert!(fw.rule_packets()["deny in proto tcp from any to any port 8080"] >= 1);
+}
