@@ -40,8 +40,10 @@ pub struct ParsedPacket {
     pub icmp_id: u16,
     /// IPv4 TTL / IPv6 hop limit.
     pub hop_limit: u8,
-    /// Explicit padding, always zero.
-    pub _pad: [u8; 3],
+    /// Offset of the IP header in the frame (after VLAN tags).
+    pub l3_off: u8,
+    /// Offset of the transport header in the frame.
+    pub l4_off: u16,
 }
 assert_size!(ParsedPacket, 48);
 pod!(ParsedPacket);

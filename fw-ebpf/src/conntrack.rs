@@ -186,6 +186,7 @@ fn track(
             verdict: Verdict::Drop,
             reason: Reason::Invalid,
             rule: None,
+            reject: false,
         });
     }
     slot.mode = MODE_NEW;
@@ -223,6 +224,7 @@ fn track(
                     Reason::Policy
                 },
                 rule,
+                reject: false,
             });
         }
         advance(e, pkt, dir, now);
@@ -230,6 +232,7 @@ fn track(
             verdict: Verdict::Pass,
             reason: Reason::Established,
             rule: None,
+            reject: false,
         });
     }
     // The rules changed since the flow was decided: decide its opening
@@ -314,6 +317,7 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
             verdict: Verdict::Pass,
             reason: Reason::NoRuleset,
             rule: None,
+            reject: false,
         };
     };
     let mode = slot.mode;
@@ -323,6 +327,7 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
             verdict: Verdict::Pass,
             reason: builtins::reason(slot.reason),
             rule: None,
+            reject: false,
         }
     } else {
         policy::decide(&slot.pkt, usize::from(slot.dir), ifindex)

@@ -14,6 +14,7 @@ mod core;
 mod maps;
 mod parse;
 mod policy;
+mod reject;
 mod scratch;
 mod stats;
 
@@ -30,8 +31,9 @@ pub fn fw_xdp(ctx: XdpContext) -> u32 {
     // SAFETY: ctx.ctx is the kernel's xdp_md for this invocation.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     match core::run(ctx.data(), ctx.data_end(), Direction::In, ifindex) {
-        Verdict::Pass => xdp_action::XDP_PASS,
-        Verdict::Drop => xdp_action::XDP_DROP,
+        (Verdict::Pass, _) => xdp_action::XDP_PASS,
+        (Verdict::Drop, true) if reject::tcp_reset(&ctx) => xdp_action::XDP_TX,
+        (Verdict::Drop, _) => xdp_action::XDP_DROP,
     }
 }
 
@@ -47,7 +49,7 @@ pub fn fw_tc_egress(ctx: TcContext) -> i32 {
     }
     // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    match core::run(ctx.data(), ctx.data_end(), Direction::Out, ifindex) {
+    match core::run(ctx.data(), ctx.data_end(), Direction::Out, ifindex).0 {
         Verdict::Pass => TC_ACT_UNSPEC,
         Verdict::Drop => TC_ACT_SHOT,
     }

@@ -29,6 +29,8 @@ pub struct Decision {
     pub reason: Reason,
     /// The deciding rule's id, if a rule decided.
     pub rule: Option<u32>,
+    /// The drop is a `reject`: answer on the wire where the hook can.
+    pub reject: bool,
 }
 
 /// The fields of a packet that every shape masks from.
@@ -80,6 +82,7 @@ const NO_RULESET: Decision = Decision {
     verdict: Verdict::Pass,
     reason: Reason::NoRuleset,
     rule: None,
+    reject: false,
 };
 
 /// Decides the packet against the live rule set.
@@ -138,10 +141,12 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32) -> Decision {
         return NO_RULESET;
     }
     if best.found() {
+        let action = (best.0 >> 32) as u8;
         Decision {
-            verdict: Action::from_u8((best.0 >> 32) as u8).verdict(),
+            verdict: Action::from_u8(action).verdict(),
             reason: Reason::Rule,
             rule: Some(best.0 as u32),
+            reject: action == Action::Reject as u8,
         }
     } else {
         let policy = hdr.default_policy[dir];
@@ -149,6 +154,7 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32) -> Decision {
             verdict: Action::from_u8(policy).verdict(),
             reason: Reason::Policy,
             rule: None,
+            reject: policy == Action::Reject as u8,
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct Pkt {
     pub echo_id: u16,
     /// IPv4 TTL / IPv6 hop limit.
     pub hop_limit: u8,
+    /// TCP acknowledgment number (sequence number is 1).
+    pub tcp_ack: u32,
 }
 
 impl Pkt {
@@ -112,6 +114,7 @@ impl Pkt {
             tcp_flags: 0x02,
             echo_id: 1,
             hop_limit: 64,
+            tcp_ack: 0,
         }
     }
 
@@ -186,6 +189,7 @@ impl Pkt {
                 h.psh = f & 0x08 != 0;
                 h.ack = f & 0x10 != 0;
                 h.urg = f & 0x20 != 0;
+                h.acknowledgment_number = self.tcp_ack;
                 h.write(&mut b).expect("tcp");
             }
             L4::Udp(s, d) => {

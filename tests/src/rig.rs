@@ -27,6 +27,8 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 pub const XDP_DROP: u32 = 1;
 /// XDP_PASS.
 pub const XDP_PASS: u32 = 2;
+/// XDP_TX (sent back out of the interface it came in on).
+pub const XDP_TX: u32 = 3;
 /// TC "no opinion" (TCX_NEXT), fw's pass on egress.
 pub const TC_PASS: i32 = -1;
 /// TC_ACT_SHOT.
@@ -126,6 +128,26 @@ impl Rig {
         self.xdp.test_run(opts).expect("xdp test run").return_value
     }
 
+    /// Runs the XDP program once on `frame`; its return value and the frame
+    /// as the program left it.
+    ///
+    /// # Panics
+    /// When the test run fails.
+    #[must_use]
+    pub fn xdp_out(&self, frame: &[u8]) -> (u32, Vec<u8>) {
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = {
+            let opts = TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..TestRunOptions::new()
+            };
+            self.xdp.test_run(opts).expect("xdp test run")
+        };
+        out.truncate(r.data_size_out as usize);
+        (r.return_value, out)
+    }
+
     /// Runs the TC egress program once on `frame`.
     ///
     /// # Panics
@@ -145,7 +167,8 @@ impl Rig {
         match dir {
             Direction::In => match self.xdp(frame) {
                 XDP_PASS => Verdict::Pass,
-                XDP_DROP => Verdict::Drop,
+                // A `reject` answered on the wire: the packet itself is dropped.
+                XDP_DROP | XDP_TX => Verdict::Drop,
                 other => panic!("unexpected XDP return {other}"),
             },
             Direction::Out => match self.tc(frame) {

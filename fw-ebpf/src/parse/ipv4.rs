@@ -47,7 +47,8 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         icmp_type: 0,
         icmp_id: 0,
         hop_limit: ttl,
-        _pad: [0; 3],
+        l3_off: l3 as u8,
+        l4_off: 0,
     };
     if pkt.fragment != 0 {
         return Parsed::Ip(pkt);

@@ -71,7 +71,8 @@ pub fn parse(start: usize, end: usize, l3: usize) -> Parsed {
         icmp_type: 0,
         icmp_id: 0,
         hop_limit,
-        _pad: [0; 3],
+        l3_off: l3 as u8,
+        l4_off: 0,
     };
     let base = l3 + 40;
     let mut ext = 0usize;

@@ -27,6 +27,7 @@ pub fn parse(
     proto: u8,
     pkt: &mut Packet,
 ) -> Result<(), Parsed> {
+    pkt.l4_off = off as u16;
     if proto == IPPROTO_TCP {
         let h: [u8; 20] = read(start, end, off).ok_or(MALFORMED)?;
         let doff = (h[12] >> 4) as usize * 4;

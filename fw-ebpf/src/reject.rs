@@ -1,0 +1,174 @@
+//! `reject` on the wire (XDP ingress): a TCP packet gets a RST back, built
+//! in place from the packet itself and sent with `XDP_TX` (RFC 9293: if
+//! the offending segment has ACK, the RST takes its acknowledgment number
+//! as sequence number; otherwise it acknowledges the segment).
+//!
+//! Handled: TCP over IPv4 without options and over IPv6 without extension
+//! headers, up to two VLAN tags, not a RST itself. Everything else a
+//! `reject` meets is dropped (ICMP port-unreachable answers come next).
+
+use aya_ebpf::{helpers::bpf_xdp_adjust_tail, programs::XdpContext};
+use fw_common::Family;
+
+use crate::maps::SCRATCH;
+
+const IPPROTO_TCP: u8 = 6;
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+
+#[inline(always)]
+fn be16(p: usize) -> u16 {
+    // SAFETY: callers check `p + 2 <= data_end`.
+    u16::from_be_bytes(unsafe { *(p as *const [u8; 2]) })
+}
+
+#[inline(always)]
+fn be32(p: usize) -> u32 {
+    // SAFETY: callers check `p + 4 <= data_end`.
+    u32::from_be_bytes(unsafe { *(p as *const [u8; 4]) })
+}
+
+#[inline(always)]
+fn put16(p: usize, v: u16) {
+    // SAFETY: callers check `p + 2 <= data_end`.
+    unsafe { *(p as *mut [u8; 2]) = v.to_be_bytes() }
+}
+
+#[inline(always)]
+fn put32(p: usize, v: u32) {
+    // SAFETY: callers check `p + 4 <= data_end`.
+    unsafe { *(p as *mut [u8; 4]) = v.to_be_bytes() }
+}
+
+/// Swaps `N` bytes at `a` and `b`.
+#[inline(always)]
+fn swap<const N: usize>(a: usize, b: usize) {
+    // SAFETY: callers check both ranges are inside the frame.
+    unsafe {
+        let x = *(a as *const [u8; N]);
+        *(a as *mut [u8; N]) = *(b as *const [u8; N]);
+        *(b as *mut [u8; N]) = x;
+    }
+}
+
+/// One's-complement sum of `N` big-endian 16-bit words at `p`.
+#[inline(always)]
+fn sum<const N: usize>(p: usize) -> u32 {
+    let mut s = 0u32;
+    let mut i = 0;
+    while i < N {
+        s += u32::from(be16(p + 2 * i));
+        i += 1;
+    }
+    s
+}
+
+#[inline(always)]
+fn fold(mut s: u32) -> u16 {
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    !(s as u16)
+}
+
+/// Turns the TCP packet in the frame into the RST that answers it. False
+/// when this packet cannot be answered (it is then dropped).
+#[inline(always)]
+pub fn tcp_reset(ctx: &XdpContext) -> bool {
+    let Some(slot) = SCRATCH.get(0) else {
+        return false;
+    };
+    let p = &slot.pkt;
+    if p.proto != IPPROTO_TCP || p.has_ports == 0 || p.fragment != 0 || p.tcp_flags & TCP_RST != 0 {
+        return false;
+    }
+    let v6 = p.family == Family::V6 as u8;
+    let l3 = p.l3_off as usize;
+    if l3 > 22 {
+        return false;
+    }
+    let ip_len = if v6 { 40 } else { 20 };
+    let l4 = l3 + ip_len;
+    if p.l4_off as usize != l4 {
+        return false;
+    }
+    let start = ctx.data();
+    // Every access below is at a constant offset from `ip`, checked once:
+    // the verifier ties bounds to one pointer.
+    let ip = start + l3;
+    if ip + ip_len + 20 > ctx.data_end() {
+        return false;
+    }
+    let t = ip + ip_len;
+    let seq = be32(t + 4);
+    let ack = be32(t + 8);
+    let doff = u32::from(be16(t + 12) >> 12) * 4;
+    let flags = p.tcp_flags;
+    let payload = if v6 {
+        u32::from(be16(ip + 4))
+    } else {
+        u32::from(be16(ip + 2)).wrapping_sub(20)
+    };
+    let seg_len = payload.wrapping_sub(doff)
+        + u32::from(flags & TCP_SYN != 0)
+        + u32::from(flags & TCP_FIN != 0);
+    let (rseq, rack, rflags) = if flags & TCP_ACK != 0 {
+        (ack, 0, TCP_RST)
+    } else {
+        (0, seq.wrapping_add(seg_len), TCP_RST | TCP_ACK)
+    };
+    // Keep the headers only.
+    let want = (l4 + 20) as i32;
+    let have = (ctx.data_end() - start) as i32;
+    // SAFETY: the helper checks the frame; a negative delta only shrinks.
+    if want != have && unsafe { bpf_xdp_adjust_tail(ctx.ctx, want - have) } != 0 {
+        return false;
+    }
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + 12 > end {
+        return false;
+    }
+    swap::<6>(start, start + 6);
+    let ip = start + l3;
+    if ip + ip_len + 20 > end {
+        return false;
+    }
+    let t = ip + ip_len;
+    if v6 {
+        // Version 6, no traffic class or flow label; 20 bytes of TCP.
+        put32(ip, 0x6000_0000);
+        put16(ip + 4, 20);
+        // SAFETY: inside the checked frame.
+        unsafe {
+            *((ip + 6) as *mut u8) = IPPROTO_TCP;
+            *((ip + 7) as *mut u8) = 64;
+        }
+        swap::<16>(ip + 8, ip + 24);
+    } else {
+        put16(ip, 0x4500);
+        put16(ip + 2, 40);
+        put32(ip + 4, 0x0000_4000); // id 0, DF
+        put16(ip + 8, (64 << 8) | u16::from(IPPROTO_TCP));
+        put16(ip + 10, 0);
+        swap::<4>(ip + 12, ip + 16);
+        let c = fold(sum::<10>(ip));
+        put16(ip + 10, c);
+    }
+    swap::<2>(t, t + 2);
+    put32(t + 4, rseq);
+    put32(t + 8, rack);
+    put16(t + 12, (5 << 12) | u16::from(rflags));
+    put16(t + 14, 0); // window
+    put16(t + 16, 0); // checksum
+    put16(t + 18, 0); // urgent pointer
+    let pseudo = if v6 {
+        sum::<16>(ip + 8) + 20 + u32::from(IPPROTO_TCP)
+    } else {
+        sum::<4>(ip + 12) + 20 + u32::from(IPPROTO_TCP)
+    };
+    let c = fold(pseudo + sum::<10>(t));
+    put16(t + 16, c);
+    true
+}

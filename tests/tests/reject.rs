@@ -1,0 +1,117 @@
+//! `reject` on the wire, through the real XDP program
+//! (BPF_PROG_TEST_RUN, reading back the frame it sends with XDP_TX): a TCP
+//! packet gets a RST from the address and port it was sent to, with valid
+//! checksums, IPv4 and IPv6; the drop is counted under the rule.
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use fw_common::{Direction, Reason, Verdict};
+use fw_ctl::rule::{Action, compile::Defaults};
+use fw_tests::{
+    packet::{L4, Pkt},
+    rig::{Rig, XDP_DROP, XDP_TX, rules},
+};
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const RST: u8 = 0x04;
+
+/// The RST's (sport, dport, seq, ack, rst, ack flag) after checking the
+/// addresses were swapped and every checksum holds.
+fn rst_of(out: &[u8], sent: &Pkt) -> (u16, u16, u32, u32, bool, bool) {
+    let s = SlicedPacket::from_ethernet(out).expect("a frame");
+    let eth = s.link.expect("ethernet").to_header().expect("eth");
+    let eth = match eth {
+        etherparse::LinkHeader::Ethernet2(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        eth.destination,
+        [2, 0, 0, 0, 0, 2],
+        "back to the sender's MAC"
+    );
+    let Some(TransportSlice::Tcp(t)) = s.transport else {
+        panic!("no TCP in {out:?}")
+    };
+    let th = t.to_header();
+    assert!(t.payload().is_empty());
+    match s.net.expect("ip") {
+        NetSlice::Ipv4(ip) => {
+            let h = ip.header().to_header();
+            assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
+            assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
+            assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum");
+            assert_eq!(
+                th.checksum,
+                th.calc_checksum_ipv4(&h, &[]).unwrap(),
+                "TCP checksum"
+            );
+        }
+        NetSlice::Ipv6(ip) => {
+            let h = ip.header().to_header();
+            assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
+            assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
+            assert_eq!(
+                th.checksum,
+                th.calc_checksum_ipv6(&h, &[]).unwrap(),
+                "TCP checksum"
+            );
+        }
+    }
+    (
+        th.source_port,
+        th.destination_port,
+        th.sequence_number,
+        th.acknowledgment_number,
+        th.rst,
+        th.ack,
+    )
+}
+
+#[test]
+fn reject_answers_tcp_with_a_reset() {
+    let mut rig = Rig::stateful();
+    let list = rules(&["reject 22/tcp", "reject from 198.51.100.9"]);
+    rig.load(
+        &list,
+        Defaults {
+            incoming: Action::Reject,
+            outgoing: Action::Allow,
+        },
+    );
+    for (host, peer) in [
+        ("192.0.2.1", "198.51.100.7"),
+        ("2001:db8:1::1", "2001:db8:2::7"),
+    ] {
+        // A SYN (sequence 1, with the builder's 18 bytes of payload): the
+        // RST acknowledges all of it (1 + 18 + SYN = 20), sequence 0.
+        let syn = Pkt::new(peer, host, L4::Tcp(50000, 22)).flags(SYN);
+        let (ret, out) = rig.xdp_out(&syn.bytes());
+        assert_eq!(ret, XDP_TX, "{host}");
+        assert_eq!(rst_of(&out, &syn), (22, 50000, 0, 20, true, true), "{host}");
+        // A segment with ACK: the RST takes its acknowledgment number.
+        let mut seg = Pkt::new(peer, host, L4::Tcp(50001, 22)).flags(ACK);
+        seg.tcp_ack = 12345;
+        let (ret, out) = rig.xdp_out(&seg.bytes());
+        assert_eq!(ret, XDP_TX);
+        assert_eq!(rst_of(&out, &seg), (22, 50001, 12345, 0, true, false));
+        // The default policy rejects too; a RST is never answered.
+        let other = Pkt::new(peer, host, L4::Tcp(50002, 8080)).flags(SYN);
+        assert_eq!(rig.xdp_out(&other.bytes()).0, XDP_TX);
+        let rst = Pkt::new(peer, host, L4::Tcp(50003, 22)).flags(RST);
+        assert_eq!(rig.xdp_out(&rst.bytes()).0, XDP_DROP);
+        // Not TCP: dropped for now (ICMP unreachable comes next).
+        let udp = Pkt::new(peer, host, L4::Udp(50004, 22));
+        assert_eq!(rig.xdp_out(&udp.bytes()).0, XDP_DROP);
+    }
+    // The v4 and v6 copies of `reject 22/tcp` counted SYN, ACK segment, RST.
+    assert_eq!(rig.rule(0).packets, 3, "v4");
+    assert_eq!(rig.rule(2).packets, 3, "v6");
+    let d = rig
+        .reason(Reason::Policy, Direction::In, Verdict::Drop)
+        .packets;
+    assert_eq!(
+        d,
+        2 * 2,
+        "default reject: the 8080 SYN and the UDP datagram"
+    );
+}
