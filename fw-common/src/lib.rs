@@ -16,6 +16,7 @@ pub mod action;
 pub mod builtins;
 pub mod config;
 pub mod conntrack;
+pub mod ipproto;
 pub mod maps;
 pub mod reason;
 pub mod rules;

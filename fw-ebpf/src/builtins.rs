@@ -2,13 +2,10 @@
 //! echo, DHCP answers, mDNS/SSDP multicast, and for IPv6 the router and
 //! neighbour discovery and MLD messages ufw's before6.rules accept.
 
+use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, UDP as IPPROTO_UDP};
 use fw_common::{Direction, Family, Reason};
 
 use crate::parse::Packet;
-
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ICMPV6: u8 = 58;
 
 /// A network-order address word from its four bytes.
 const fn w(b: [u8; 4]) -> u32 {

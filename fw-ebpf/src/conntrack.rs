@@ -14,6 +14,7 @@
 //! once.
 
 use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
+use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP};
 use fw_common::{
     Direction, Reason, Verdict,
     config::CONFIG_CONNTRACK,
@@ -30,10 +31,6 @@ use crate::{
     parse::Packet,
     policy::{self, Decision},
 };
-
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_ICMPV6: u8 = 58;
 
 /// True for ICMP / ICMPv6 echo request or reply.
 #[inline(always)]

@@ -8,15 +8,13 @@
 //! `reject` meets is dropped (ICMP port-unreachable answers come next).
 
 use aya_ebpf::{helpers::bpf_xdp_adjust_tail, programs::XdpContext};
-use fw_common::Family;
+use fw_common::ipproto::TCP as IPPROTO_TCP;
+use fw_common::{
+    Family,
+    conntrack::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
+};
 
 use crate::maps::SCRATCH;
-
-const IPPROTO_TCP: u8 = 6;
-const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-const TCP_ACK: u8 = 0x10;
 
 #[inline(always)]
 fn be16(p: usize) -> u16 {

@@ -8,13 +8,12 @@
 //! rule, so a deny policy can never cut the host off its neighbours.
 
 use fw_common::Reason;
+use fw_common::ipproto::{
+    ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP, UDP as IPPROTO_UDP,
+};
 
 use super::{Packet, Parsed, read};
 
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_ICMPV6: u8 = 58;
 const MALFORMED: Parsed = Parsed::Drop(Reason::Malformed);
 
 /// Fills the ports of `pkt` from the L4 header at `off`; `Err` carries a
