@@ -1,7 +1,8 @@
-//! The baseline of the benchmark: an XDP program that only returns
-//! XDP_PASS (two instructions), loaded with a raw `bpf(BPF_PROG_LOAD)` and
-//! timed with `bpf(BPF_PROG_TEST_RUN)` exactly like the filter, so the
-//! difference between the two is the filter's own cost.
+//! An XDP program that only returns XDP_PASS (two instructions), loaded
+//! with a raw `bpf(BPF_PROG_LOAD)`: the baseline of the benchmark (timed
+//! with `bpf(BPF_PROG_TEST_RUN)` exactly like the filter, so the difference
+//! between the two is the filter's own cost), and what a test client's veth
+//! runs so that it receives frames fw sends back with XDP_TX.
 
 use std::{
     io,
@@ -11,6 +12,18 @@ use std::{
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_XDP: u32 = 37;
+
+/// `union bpf_attr` for BPF_LINK_CREATE, up to `flags`.
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+}
 
 /// `union bpf_attr` for BPF_PROG_LOAD, up to `expected_attach_type`.
 #[repr(C)]
@@ -99,6 +112,26 @@ impl EmptyXdp {
         // SAFETY: a new file descriptor the kernel just returned to us.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         Ok(Self { fd })
+    }
+
+    /// Attaches the program to interface `ifindex` of the calling thread's
+    /// network namespace (native XDP) until the returned link is dropped.
+    /// A veth delivers what its peer's XDP program sends back (XDP_TX)
+    /// only when it runs an XDP program itself (or has NAPI on).
+    ///
+    /// # Errors
+    /// When the kernel refuses the link.
+    pub fn attach(&self, ifindex: u32) -> io::Result<OwnedFd> {
+        use std::os::fd::AsRawFd as _;
+        let mut attr = LinkCreateAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            target_ifindex: ifindex,
+            attach_type: BPF_XDP,
+            flags: 0,
+        };
+        let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
+        // SAFETY: a new file descriptor the kernel just returned to us.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
     }
 
     /// Runs the program `repeat` times on `frame`; returns the kernel's

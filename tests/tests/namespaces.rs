@@ -699,3 +699,38 @@ fn a_deny_stops_a_port_published_through_dnat() {
     );
     assert!(fw.rule_packets()["deny in proto tcp from any to any port 8080"] >= 1);
 }
+
+/// `reject` answers on the wire: a client's connection to a rejected port
+/// is refused at once (a RST from the XDP program), where a `deny` leaves
+/// it to time out. IPv4 and IPv6.
+#[test]
+fn reject_refuses_connections_on_the_wire() {
+    let pair = Pair::new("rej");
+    // The client's veth runs an XDP program (XDP_PASS) so that it receives
+    // frames fw's XDP program sends back on its peer.
+    let link = pair.client.run(|| {
+        let prog = fw_tests::empty::EmptyXdp::load().expect("load XDP_PASS");
+        // SAFETY: a NUL-terminated name.
+        let ifindex = unsafe { libc::if_nametoindex(c"cl0".as_ptr()) };
+        let link = prog.attach(ifindex).expect("attach to cl0");
+        (prog, link)
+    });
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _tcp = tcp_listeners(&pair.host, &[2222, 2223]);
+    fw.ok(&["reject", "2222/tcp"]);
+    fw.ok(&["deny", "2223/tcp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    for host in [HOST4, HOST6] {
+        assert_eq!(
+            tcp_connect(&pair.client, at(host, 2222)),
+            Connect::Failed(std::io::ErrorKind::ConnectionRefused),
+            "{host}: rejected"
+        );
+        assert_eq!(
+            tcp_connect(&pair.client, at(host, 2223)),
+            Connect::Silence,
+            "{host}: denied"
+        );
+    }
+    drop(link);
+}
