@@ -2,8 +2,8 @@
 
 /// What a rule does with a packet it matches.
 ///
-/// `Reject` and `Limit` are reserved in the ABI; until the stateful data plane
-/// implements them on the wire, the kernel enforces them as `Deny`.
+/// `Reject` drops and answers on the wire where it can; `Limit` allows new
+/// connections from a source up to a rate (in stateful mode).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
@@ -36,8 +36,10 @@ impl Action {
     #[must_use]
     pub const fn verdict(self) -> Verdict {
         match self {
-            Self::Allow => Verdict::Pass,
-            Self::Deny | Self::Reject | Self::Limit => Verdict::Drop,
+            // `limit` allows, up to its rate (stateful mode counts new
+            // connections per source, fw-ebpf's `limit`).
+            Self::Allow | Self::Limit => Verdict::Pass,
+            Self::Deny | Self::Reject => Verdict::Drop,
         }
     }
 }

@@ -40,8 +40,14 @@ pub struct Config {
     /// Idle timeouts of tracked flows in seconds, indexed by
     /// [`crate::conntrack::CtState`].
     pub ct_timeout_s: [u32; crate::conntrack::CT_STATES],
+    /// `limit`: the new connection from one source that makes this many
+    /// within [`Config::limit_window_s`] is refused (ufw: 6; at most
+    /// [`crate::limit::LIMIT_SLOTS`]).
+    pub limit_hits: u32,
+    /// `limit`: the window in seconds (ufw: 30).
+    pub limit_window_s: u32,
 }
-assert_size!(Config, 64);
+assert_size!(Config, 72);
 
 /// `Config::flags`: stateful mode, as ufw: track flows (replies and later
 /// packets of allowed flows pass before the rules) and apply ufw's built-in

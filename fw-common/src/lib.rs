@@ -17,6 +17,7 @@ pub mod builtins;
 pub mod config;
 pub mod conntrack;
 pub mod ipproto;
+pub mod limit;
 pub mod maps;
 pub mod reason;
 pub mod rules;

@@ -9,6 +9,7 @@ use core::mem::size_of;
 use crate::{
     config::{CONFIG_ENTRIES, Config},
     conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
+    limit::{LIMIT_ENTRIES, LimitEntry, LimitKey},
     rules::{FILTER_ENTRIES, Filter, MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
     scratch::{SCRATCH_ENTRIES, ScratchSlot},
     stats::{Counter, STATS_ENTRIES},
@@ -32,6 +33,8 @@ pub const STATS: &str = "STATS";
 pub const RULE_STATS: &str = "RULE_STATS";
 /// Name of the flow table (an LRU hash; its size is set at load time).
 pub const CONNTRACK: &str = "CONNTRACK";
+/// Name of the `limit` table (an LRU hash of sources).
+pub const LIMIT: &str = "LIMIT";
 
 /// What the loader expects of one map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +50,7 @@ pub struct MapSpec {
 }
 
 /// Every map of the data plane.
-pub const ALL: [MapSpec; 9] = [
+pub const ALL: [MapSpec; 10] = [
     MapSpec {
         name: CONFIG,
         key_size: 4,
@@ -101,6 +104,12 @@ pub const ALL: [MapSpec; 9] = [
         key_size: size_of::<CtKey>() as u32,
         value_size: size_of::<CtEntry>() as u32,
         max_entries: CT_DEFAULT_ENTRIES,
+    },
+    MapSpec {
+        name: LIMIT,
+        key_size: size_of::<LimitKey>() as u32,
+        value_size: size_of::<LimitEntry>() as u32,
+        max_entries: LIMIT_ENTRIES,
     },
 ];
 

@@ -46,11 +46,13 @@ pub enum Reason {
     /// Built-in: MLD and multicast router discovery from link-local
     /// addresses, passed.
     BuiltinMld = 15,
+    /// A new connection over a `limit` rule's rate: refused.
+    Limit = 16,
 }
 
 impl Reason {
     /// Number of reasons (array dimension).
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
 
     /// Every reason, in discriminant order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -70,6 +72,7 @@ impl Reason {
         Self::BuiltinMulticast,
         Self::BuiltinNdp,
         Self::BuiltinMld,
+        Self::Limit,
     ];
 
     /// Stable lowercase label.
@@ -92,6 +95,7 @@ impl Reason {
             Self::BuiltinMulticast => "builtin_multicast",
             Self::BuiltinNdp => "builtin_ndp",
             Self::BuiltinMld => "builtin_mld",
+            Self::Limit => "limit",
         }
     }
 }

@@ -469,6 +469,7 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
     };
     let result = (|| -> Result<()> {
         dp.set_tracking(old.tracking.enabled, old.tracking.timeouts)?;
+        dp.set_limit(old.tracking.limit_hits, old.tracking.limit_window)?;
         let (_, cap) = dp.flows()?;
         if cap != old.tracking.max {
             eprintln!(

@@ -10,7 +10,8 @@
 //!                     applied when the filter is loaded),
 //!                     CONNTRACK_TIMEOUT_<STATE>=seconds (1..=2592000) for
 //!                     TCP_SYN_SENT, TCP_ESTABLISHED, TCP_CLOSING,
-//!                     TCP_CLOSED, UDP, UDP_REPLIED, ICMP, CUT
+//!                     TCP_CLOSED, UDP, UDP_REPLIED, ICMP, CUT,
+//!                     LIMIT_HITS=1..8 (ufw: 6), LIMIT_WINDOW=seconds (ufw: 30)
 //!                     INTERFACES=a,b (empty: every non-loopback interface)
 //! STATE_DIR/rules     one rule per line, in `status numbered` order:
 //!                     ID FAMILY [dapp=SPEC] [sapp=SPEC] RULE
@@ -34,6 +35,7 @@ use std::{
 
 use fw_common::{
     conntrack::{CT_DEFAULT_ENTRIES, CT_STATES, DEFAULT_TIMEOUTS},
+    limit::{DEFAULT_HITS, DEFAULT_WINDOW_S, LIMIT_SLOTS},
     rules::MAX_RULES,
 };
 
@@ -121,6 +123,10 @@ pub struct Tracking {
     pub max: u32,
     /// Idle timeouts in seconds per `fw_common::conntrack::CtState`.
     pub timeouts: [u32; CT_STATES],
+    /// `limit`: refused at this many new connections per source ...
+    pub limit_hits: u32,
+    /// ... within this many seconds.
+    pub limit_window: u32,
 }
 
 impl Default for Tracking {
@@ -129,6 +135,8 @@ impl Default for Tracking {
             enabled: true,
             max: CT_DEFAULT_ENTRIES,
             timeouts: DEFAULT_TIMEOUTS,
+            limit_hits: DEFAULT_HITS,
+            limit_window: DEFAULT_WINDOW_S,
         }
     }
 }
@@ -307,7 +315,9 @@ fn render_conf(st: &State) -> String {
          DEFAULT_APPLICATION_POLICY={}\n\
          INTERFACES={}\n\
          CONNTRACK={}\n\
-         CONNTRACK_MAX={}\n{}",
+         CONNTRACK_MAX={}\n{}\
+         LIMIT_HITS={}\n\
+         LIMIT_WINDOW={}\n",
         if st.enabled { "yes" } else { "no" },
         st.logging.word(),
         action_word(st.defaults.incoming),
@@ -322,6 +332,8 @@ fn render_conf(st: &State) -> String {
             .zip(st.tracking.timeouts)
             .map(|(k, v)| format!("CONNTRACK_TIMEOUT_{k}={v}\n"))
             .collect::<String>(),
+        st.tracking.limit_hits,
+        st.tracking.limit_window,
     )
 }
 
@@ -458,6 +470,32 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                     .ok_or_else(|| {
                         syntax(format!(
                             "{k} must be seconds from 1 to 2592000, not '{}'",
+                            v.trim()
+                        ))
+                    })?;
+            }
+            "LIMIT_HITS" => {
+                st.tracking.limit_hits = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=LIMIT_SLOTS as u32).contains(n))
+                    .ok_or_else(|| {
+                        syntax(format!(
+                            "LIMIT_HITS must be a number from 1 to {LIMIT_SLOTS}, not '{}'",
+                            v.trim()
+                        ))
+                    })?;
+            }
+            "LIMIT_WINDOW" => {
+                st.tracking.limit_window = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .ok_or_else(|| {
+                        syntax(format!(
+                            "LIMIT_WINDOW must be seconds from 1 to 86400, not '{}'",
                             v.trim()
                         ))
                     })?;

@@ -26,7 +26,7 @@ use fw_common::{
 };
 
 use crate::{
-    builtins,
+    builtins, limit,
     maps::{CONFIG, CONNTRACK, SCRATCH},
     parse::Packet,
     policy::{self, Decision},
@@ -184,6 +184,7 @@ fn track(
             reason: Reason::Invalid,
             rule: None,
             reject: false,
+            limit: false,
         });
     }
     slot.mode = MODE_NEW;
@@ -222,6 +223,7 @@ fn track(
                 },
                 rule,
                 reject: false,
+                limit: false,
             });
         }
         advance(e, pkt, dir, now);
@@ -230,6 +232,7 @@ fn track(
             reason: Reason::Established,
             rule: None,
             reject: false,
+            limit: false,
         });
     }
     // The rules changed since the flow was decided: decide its opening
@@ -315,6 +318,7 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
             reason: Reason::NoRuleset,
             rule: None,
             reject: false,
+            limit: false,
         };
     };
     let mode = slot.mode;
@@ -325,9 +329,22 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
             reason: builtins::reason(slot.reason),
             rule: None,
             reject: false,
+            limit: false,
         }
     } else {
         policy::decide(&slot.pkt, usize::from(slot.dir), ifindex)
+    };
+    // `limit`: a new connection over the rate is refused.
+    let d = if d.limit && mode == MODE_NEW && opens(pkt).is_some() && limit::over(pkt, dir) {
+        Decision {
+            verdict: Verdict::Drop,
+            reason: Reason::Limit,
+            rule: d.rule,
+            reject: true,
+            limit: true,
+        }
+    } else {
+        d
     };
     finish(pkt, dir, mode, &d);
     d

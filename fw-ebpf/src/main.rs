@@ -11,6 +11,7 @@
 mod builtins;
 mod conntrack;
 mod core;
+mod limit;
 mod maps;
 mod parse;
 mod policy;

@@ -9,6 +9,7 @@ use aya_ebpf::{
 use fw_common::{
     config::{CONFIG_ENTRIES, Config},
     conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
+    limit::{LIMIT_ENTRIES, LimitEntry, LimitKey},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, FILTER_ENTRIES, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
         RULESET_ENTRIES, RuleEntry, RulesetHeader, SLOTS,
@@ -52,3 +53,7 @@ pub static RULE_STATS: PerCpuArray<Counter, { MAX_RULES as usize }> = PerCpuArra
 #[btf_map]
 pub static CONNTRACK: LruHashMap<CtKey, CtEntry, { CT_DEFAULT_ENTRIES as usize }> =
     LruHashMap::new();
+
+/// The `limit` table (`fw_common::limit`).
+#[btf_map]
+pub static LIMIT: LruHashMap<LimitKey, LimitEntry, { LIMIT_ENTRIES as usize }> = LruHashMap::new();

@@ -31,6 +31,8 @@ pub struct Decision {
     pub rule: Option<u32>,
     /// The drop is a `reject`: answer on the wire where the hook can.
     pub reject: bool,
+    /// A `limit` rule allowed it: count new connections per source.
+    pub limit: bool,
 }
 
 /// The fields of a packet that every shape masks from.
@@ -83,6 +85,7 @@ const NO_RULESET: Decision = Decision {
     reason: Reason::NoRuleset,
     rule: None,
     reject: false,
+    limit: false,
 };
 
 /// Decides the packet against the live rule set.
@@ -147,6 +150,7 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32) -> Decision {
             reason: Reason::Rule,
             rule: Some(best.0 as u32),
             reject: action == Action::Reject as u8,
+            limit: action == Action::Limit as u8,
         }
     } else {
         let policy = hdr.default_policy[dir];
@@ -155,6 +159,7 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32) -> Decision {
             reason: Reason::Policy,
             rule: None,
             reject: policy == Action::Reject as u8,
+            limit: false,
         }
     }
 }

@@ -347,3 +347,52 @@ fn ufws_built_in_rules_pass_what_they_name_and_nothing_else() {
         );
     }
 }
+
+/// `limit` as ufw's: per source, the 6th new connection within 30 s is
+/// refused (a RST here), attempts keep the window fresh, other sources and
+/// established flows are not affected; the rate is configurable.
+#[test]
+fn limit_refuses_the_sixth_new_connection_from_a_source() {
+    let mut rig = Rig::stateful();
+    rig.load(&rules(&["limit 22/tcp"]), deny_in_allow_out());
+    for (host, peer, other) in HOSTS {
+        let syn = |from: &str, k: u16| Pkt::new(from, host, L4::Tcp(40000 + k, 22));
+        for k in 0..5 {
+            assert_eq!(
+                inn(&rig, &syn(peer, k)),
+                Verdict::Pass,
+                "{host}: connection {k}"
+            );
+        }
+        let (ret, _) = rig.xdp_out(&syn(peer, 5).bytes());
+        assert_eq!(
+            ret,
+            fw_tests::rig::XDP_TX,
+            "{host}: the 6th is refused with a RST"
+        );
+        assert_eq!(
+            inn(&rig, &syn(peer, 6)),
+            Verdict::Drop,
+            "{host}: still refused"
+        );
+        // An established flow of that source goes on; another source is free.
+        assert_eq!(inn(&rig, &syn(peer, 0).flags(ACK)), Verdict::Pass);
+        assert_eq!(inn(&rig, &syn(other, 0)), Verdict::Pass);
+    }
+    assert_eq!(
+        rig.reason(Reason::Limit, Direction::In, Verdict::Drop)
+            .packets,
+        4
+    );
+    // The limit rule counted every attempt it decided: 7 per family.
+    assert_eq!(rig.rule(0).packets + rig.rule(1).packets, 14 + 2);
+    // A 1-second window: after it, the source may connect again.
+    rig.dp.set_limit(6, 1).expect("set limit");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let (host, peer, _) = HOSTS[0];
+    assert_eq!(
+        inn(&rig, &Pkt::new(peer, host, L4::Tcp(41000, 22))),
+        Verdict::Pass,
+        "after the window"
+    );
+}

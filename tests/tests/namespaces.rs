@@ -702,7 +702,7 @@ fn a_deny_stops_a_port_published_through_dnat() {
 
 /// `reject` answers on the wire: a client's connection to a rejected port
 /// is refused at once (a RST from the XDP program), where a `deny` leaves
-/// it to time out. IPv4 and IPv6.
+/// it to time out. IPv4 and IPv6. `limit` refuses the sixth connection.
 #[test]
 fn reject_refuses_connections_on_the_wire() {
     let pair = Pair::new("rej");
@@ -732,5 +732,27 @@ fn reject_refuses_connections_on_the_wire() {
             "{host}: denied"
         );
     }
+    // `limit`: five new connections from the client pass, the sixth is
+    // refused on the wire (IPv4; the table is per source address).
+    let _ssh = tcp_listeners(&pair.host, &[2224]);
+    fw.ok(&["limit", "2224/tcp"]);
+    for k in 0..5 {
+        assert_eq!(
+            tcp_connect(&pair.client, at(HOST4, 2224)),
+            Connect::Connected,
+            "connection {k}"
+        );
+    }
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 2224)),
+        Connect::Failed(std::io::ErrorKind::ConnectionRefused),
+        "the sixth within 30 s"
+    );
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST6, 2224)),
+        Connect::Connected,
+        "another source address"
+    );
+    assert!(fw.reason_packets("limit", "in", "drop") >= 1);
     drop(link);
 }

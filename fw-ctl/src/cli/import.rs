@@ -304,11 +304,10 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
                     })?;
                 }
             }
-            if matches!(action, Action::Reject | Action::Limit) {
-                let n = format!(
-                    "'{}' rules are stored and shown; the data plane enforces them as 'deny' for now",
-                    crate::rule::display::action_word(action)
-                );
+            if action == Action::Reject {
+                let n = "'reject' answers TCP with a reset; other packets it matches are dropped \
+                         for now"
+                    .to_owned();
                 if !notes.contains(&n) {
                     notes.push(n);
                 }

@@ -29,6 +29,7 @@ use fw_common::{
     abi::{ABI_VERSION, MAGIC},
     config::{CONFIG_CONNTRACK, Config},
     conntrack::{CtEntry, CtKey, DEFAULT_TIMEOUTS},
+    limit::{DEFAULT_HITS, DEFAULT_WINDOW_S, LIMIT_SLOTS},
     maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader,
@@ -188,6 +189,8 @@ impl Dataplane {
             generation: 0,
             netns_cookie,
             ct_timeout_s: DEFAULT_TIMEOUTS,
+            limit_hits: DEFAULT_HITS,
+            limit_window_s: DEFAULT_WINDOW_S,
         };
         cfg.set(0, c, 0).map_err(map_err(names::CONFIG, "init"))?;
         // CONFIG is pinned last (ALL lists it first): it marks a complete instance.
@@ -406,6 +409,20 @@ impl Dataplane {
         } else {
             c.flags & !CONFIG_CONNTRACK
         };
+        self.config
+            .set(0, c, 0)
+            .map_err(map_err(names::CONFIG, "write"))
+    }
+
+    /// `limit`'s rate: the new connection that makes `hits` (1 to 8) from
+    /// one source within `window_s` seconds is refused.
+    ///
+    /// # Errors
+    /// When `CONFIG` cannot be read or written.
+    pub fn set_limit(&mut self, hits: u32, window_s: u32) -> Result<(), LoaderError> {
+        let mut c = self.config()?;
+        c.limit_hits = hits.clamp(1, LIMIT_SLOTS as u32);
+        c.limit_window_s = window_s;
         self.config
             .set(0, c, 0)
             .map_err(map_err(names::CONFIG, "write"))
