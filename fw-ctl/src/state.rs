@@ -373,6 +373,15 @@ fn parse_policy(v: &str) -> Option<Action> {
     }
 }
 
+/// The number `v` of setting `k`, from `lo` to `hi`.
+fn number(k: &str, v: &str, lo: u32, hi: u32) -> Result<u32, String> {
+    v.trim()
+        .parse()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .ok_or_else(|| format!("{k} must be a number from {lo} to {hi}, not '{}'", v.trim()))
+}
+
 fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError> {
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -442,19 +451,7 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                     }
                 }
             }
-            "CONNTRACK_MAX" => {
-                st.tracking.max = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| (1024..=16_777_216).contains(n))
-                    .ok_or_else(|| {
-                        syntax(format!(
-                            "CONNTRACK_MAX must be a number from 1024 to 16777216, not '{}'",
-                            v.trim()
-                        ))
-                    })?;
-            }
+            "CONNTRACK_MAX" => st.tracking.max = number(k, v, 1024, 16_777_216).map_err(syntax)?,
             k if k.starts_with("CONNTRACK_TIMEOUT_")
                 && TIMEOUT_KEYS.contains(&&k["CONNTRACK_TIMEOUT_".len()..]) =>
             {
@@ -462,44 +459,12 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                     .iter()
                     .position(|t| *t == &k["CONNTRACK_TIMEOUT_".len()..])
                     .unwrap_or(0);
-                st.tracking.timeouts[i] = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=2_592_000).contains(n))
-                    .ok_or_else(|| {
-                        syntax(format!(
-                            "{k} must be seconds from 1 to 2592000, not '{}'",
-                            v.trim()
-                        ))
-                    })?;
+                st.tracking.timeouts[i] = number(k, v, 1, 2_592_000).map_err(syntax)?;
             }
             "LIMIT_HITS" => {
-                st.tracking.limit_hits = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=LIMIT_SLOTS as u32).contains(n))
-                    .ok_or_else(|| {
-                        syntax(format!(
-                            "LIMIT_HITS must be a number from 1 to {LIMIT_SLOTS}, not '{}'",
-                            v.trim()
-                        ))
-                    })?;
+                st.tracking.limit_hits = number(k, v, 1, LIMIT_SLOTS as u32).map_err(syntax)?;
             }
-            "LIMIT_WINDOW" => {
-                st.tracking.limit_window = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=86_400).contains(n))
-                    .ok_or_else(|| {
-                        syntax(format!(
-                            "LIMIT_WINDOW must be seconds from 1 to 86400, not '{}'",
-                            v.trim()
-                        ))
-                    })?;
-            }
+            "LIMIT_WINDOW" => st.tracking.limit_window = number(k, v, 1, 86_400).map_err(syntax)?,
             other => return Err(syntax(format!("unknown setting '{other}'"))),
         }
     }
