@@ -251,6 +251,19 @@ impl Dataplane {
         })
     }
 
+    /// Forgets every tracked flow (tests start each sequence from an empty
+    /// table).
+    ///
+    /// # Errors
+    /// When the map cannot be read or written.
+    pub fn clear_flows(&mut self) -> Result<(), LoaderError> {
+        let keys: Vec<CtKey> = self.conntrack.keys().filter_map(Result::ok).collect();
+        for k in keys {
+            let _ = self.conntrack.remove(&k);
+        }
+        Ok(())
+    }
+
     /// Tracked flows now and the table's capacity. Counting walks the
     /// table's keys (one system call each).
     ///

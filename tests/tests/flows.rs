@@ -1,0 +1,380 @@
+//! Differential test over flows: random sequences of packets in both
+//! directions (TCP handshakes, data, FIN, RST, invalid flags; UDP
+//! exchanges) between the host and a few peers, with rule-set changes in
+//! between, through the real XDP and TC programs in stateful mode, against
+//! a reference model: the reference classifier plus the flow state machine
+//! of fw_common::conntrack (one SYN opens a TCP flow; replies and later
+//! packets pass; a rule change rechecks a flow's opening packet and cuts
+//! it, in both directions, when denied). Every packet's verdict must agree.
+//!
+//! `FW_FLOW_CASES` sets the number of sequences (default 300).
+
+use std::{collections::HashMap, net::IpAddr};
+
+use fw_common::{Direction, Family, Verdict};
+use fw_ctl::{
+    reference::classify,
+    rule::{
+        Action, PacketMeta, PortRange, PortSet, Proto, Rule, RuleOpts, StoredRule,
+        compile::Defaults,
+    },
+};
+use fw_tests::{
+    packet::{L4, Pkt},
+    rig::{Rig, test_ifaces},
+};
+use proptest::{
+    prelude::*,
+    test_runner::{Config, TestCaseError, TestRunner},
+};
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+
+const HOSTS: [&str; 2] = ["192.0.2.1", "2001:db8:1::1"];
+const PEERS: [[&str; 2]; 2] = [
+    ["198.51.100.7", "198.51.100.8"],
+    ["2001:db8:2::7", "2001:db8:2::8"],
+];
+const HOST_PORTS: [u16; 2] = [22, 80];
+const PEER_PORTS: [u16; 2] = [40000, 40001];
+
+/// One packet of a flow, or a new rule set.
+#[derive(Clone, Debug)]
+enum Event {
+    Packet {
+        family: usize,
+        tcp: bool,
+        peer: usize,
+        host_port: usize,
+        peer_port: usize,
+        dir: Direction,
+        flags: u8,
+    },
+    Rules(Vec<Rule>, Defaults),
+}
+
+fn tcp_flags() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        4 => Just(SYN),
+        3 => Just(SYN | ACK),
+        6 => Just(ACK),
+        3 => Just(ACK | PSH),
+        2 => Just(FIN | ACK),
+        1 => Just(RST),
+        1 => Just(RST | ACK),
+        1 => Just(SYN | FIN),
+        1 => Just(0),
+    ]
+}
+
+fn direction() -> impl Strategy<Value = Direction> {
+    prop_oneof![Just(Direction::In), Just(Direction::Out)]
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        Just(Action::Allow),
+        Just(Action::Deny),
+        Just(Action::Reject)
+    ]
+}
+
+fn rule() -> impl Strategy<Value = Rule> {
+    (
+        action(),
+        direction(),
+        0usize..2,
+        prop_oneof![Just(Proto::Any), Just(Proto::TCP), Just(Proto::UDP)],
+        prop::option::of(0usize..2),
+        prop::option::of(0usize..2),
+    )
+        .prop_map(|(action, dir, family, proto, peer, port)| {
+            let peer_net = peer.map(|p| {
+                let a: IpAddr = PEERS[family][p].parse().unwrap();
+                ipnet::IpNet::from(a)
+            });
+            let (src, dst) = match dir {
+                Direction::In => (peer_net, None),
+                Direction::Out => (None, peer_net),
+            };
+            let ports = port.map(|p| {
+                PortSet(vec![PortRange {
+                    lo: HOST_PORTS[p],
+                    hi: HOST_PORTS[p],
+                }])
+            });
+            // The host's port is the destination in, the source out.
+            let (sport, dport) = match dir {
+                Direction::In => (None, ports),
+                Direction::Out => (ports, None),
+            };
+            Rule {
+                action,
+                dir,
+                iface: None,
+                proto,
+                src,
+                sport,
+                dst,
+                dport,
+                family: if family == 0 { Family::V4 } else { Family::V6 },
+                opts: RuleOpts::default(),
+            }
+        })
+}
+
+fn rules() -> impl Strategy<Value = Event> {
+    (prop::collection::vec(rule(), 0..6), action(), action()).prop_map(|(mut r, i, o)| {
+        r.sort_by_key(|x| x.family == Family::V6);
+        Event::Rules(
+            r,
+            Defaults {
+                incoming: i,
+                outgoing: o,
+            },
+        )
+    })
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        1 => rules(),
+        12 => (0usize..2, any::<bool>(), 0usize..2, 0usize..2, 0usize..2, direction(), tcp_flags())
+            .prop_map(|(family, tcp, peer, host_port, peer_port, dir, flags)| Event::Packet {
+                family,
+                tcp,
+                peer,
+                host_port,
+                peer_port,
+                dir,
+                flags,
+            }),
+    ]
+}
+
+/// A flow entry of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    SynSent,
+    Established,
+    Closing,
+    Closed,
+    Unreplied,
+    Replied,
+    Cut,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    state: State,
+    origin: Direction,
+    generation: u64,
+}
+
+/// (family, tcp, peer, host port, peer port): the flow key.
+type Key = (usize, bool, usize, usize, usize);
+
+struct Model {
+    rules: Vec<StoredRule>,
+    defaults: Defaults,
+    generation: u64,
+    flows: HashMap<Key, Entry>,
+}
+
+fn valid(flags: u8) -> bool {
+    fw_common::conntrack::tcp_flags_valid(flags)
+}
+
+impl Model {
+    /// The rules' verdict for the packet of flow `k` seen in `dir` (limit
+    /// would allow; reject drops).
+    fn decide(&self, k: Key, dir: Direction) -> Verdict {
+        let (family, tcp, peer, hp, pp) = k;
+        let host: IpAddr = HOSTS[family].parse().unwrap();
+        let peer: IpAddr = PEERS[family][peer].parse().unwrap();
+        let (src, dst, sport, dport) = match dir {
+            Direction::In => (peer, host, PEER_PORTS[pp], HOST_PORTS[hp]),
+            Direction::Out => (host, peer, HOST_PORTS[hp], PEER_PORTS[pp]),
+        };
+        let meta = PacketMeta {
+            dir,
+            ifindex: fw_tests::rig::TEST_IFINDEX,
+            proto: if tcp { 6 } else { 17 },
+            src,
+            dst,
+            ports: Some((sport, dport)),
+        };
+        classify(&self.rules, self.defaults, &meta, &test_ifaces)
+            .action
+            .verdict()
+    }
+
+    fn step(&mut self, k: Key, dir: Direction, flags: u8) -> Verdict {
+        let tcp = k.1;
+        if tcp && !valid(flags) {
+            return Verdict::Drop;
+        }
+        if let Some(e) = self.flows.get(&k).copied() {
+            let restart = tcp
+                && flags & (SYN | ACK) == SYN
+                && matches!(e.state, State::Closing | State::Closed | State::Cut);
+            if !restart {
+                if e.generation == self.generation {
+                    if e.state == State::Cut {
+                        return Verdict::Drop;
+                    }
+                    self.advance(k, dir, flags);
+                    return Verdict::Pass;
+                }
+                let v = self.decide(k, e.origin);
+                let entry = self.flows.get_mut(&k).unwrap();
+                entry.generation = self.generation;
+                if v == Verdict::Pass {
+                    if entry.state == State::Cut {
+                        entry.state = if tcp {
+                            State::Established
+                        } else {
+                            State::Replied
+                        };
+                    } else {
+                        self.advance(k, dir, flags);
+                    }
+                } else {
+                    entry.state = State::Cut;
+                }
+                return v;
+            }
+        }
+        let v = self.decide(k, dir);
+        let opens = if tcp {
+            flags & (SYN | ACK | RST | FIN) == SYN
+        } else {
+            true
+        };
+        if v == Verdict::Pass && opens {
+            self.flows.insert(
+                k,
+                Entry {
+                    state: if tcp {
+                        State::SynSent
+                    } else {
+                        State::Unreplied
+                    },
+                    origin: dir,
+                    generation: self.generation,
+                },
+            );
+        }
+        v
+    }
+
+    fn advance(&mut self, k: Key, dir: Direction, flags: u8) {
+        let e = self.flows.get_mut(&k).unwrap();
+        let reply = dir != e.origin;
+        if k.1 {
+            if flags & RST != 0 {
+                e.state = State::Closed;
+            } else if flags & FIN != 0 {
+                if e.state != State::Closed {
+                    e.state = State::Closing;
+                }
+            } else if e.state == State::SynSent && reply && flags & ACK != 0 {
+                e.state = State::Established;
+            }
+        } else if reply && e.state == State::Unreplied {
+            e.state = State::Replied;
+        }
+    }
+}
+
+fn run(rig: &mut Rig, events: &[Event]) -> Result<(), TestCaseError> {
+    rig.dp.clear_flows().expect("clear flows");
+    let mut m = Model {
+        rules: Vec::new(),
+        defaults: Defaults {
+            incoming: Action::Deny,
+            outgoing: Action::Allow,
+        },
+        generation: 0,
+        flows: HashMap::new(),
+    };
+    let load = |rig: &mut Rig, m: &mut Model| {
+        let r = rig.load(&m.rules, m.defaults);
+        m.generation = r.generation;
+    };
+    load(rig, &mut m);
+    for (i, ev) in events.iter().enumerate() {
+        match ev {
+            Event::Rules(r, d) => {
+                m.rules = r
+                    .iter()
+                    .enumerate()
+                    .map(|(id, rule)| StoredRule {
+                        id: id as u32,
+                        rule: rule.clone(),
+                    })
+                    .collect();
+                m.defaults = *d;
+                load(rig, &mut m);
+            }
+            Event::Packet {
+                family,
+                tcp,
+                peer,
+                host_port,
+                peer_port,
+                dir,
+                flags,
+            } => {
+                let host = HOSTS[*family];
+                let peer_addr = PEERS[*family][*peer];
+                let (hp, pp) = (HOST_PORTS[*host_port], PEER_PORTS[*peer_port]);
+                let l4 = |s, d| if *tcp { L4::Tcp(s, d) } else { L4::Udp(s, d) };
+                let pkt = match dir {
+                    Direction::In => Pkt::new(peer_addr, host, l4(pp, hp)),
+                    Direction::Out => Pkt::new(host, peer_addr, l4(hp, pp)),
+                }
+                .flags(*flags);
+                let want = m.step((*family, *tcp, *peer, *host_port, *peer_port), *dir, *flags);
+                let got = rig.verdict(*dir, &pkt.bytes());
+                prop_assert_eq!(got, want, "event {}: {:?}", i, ev);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn flows_agree_with_the_reference_state_machine() {
+    let cases: u32 = std::env::var("FW_FLOW_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let rig = std::cell::RefCell::new(Rig::stateful());
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let packets = std::cell::Cell::new(0usize);
+    runner
+        .run(&prop::collection::vec(event(), 1..80), |events| {
+            packets.set(
+                packets.get()
+                    + events
+                        .iter()
+                        .filter(|e| matches!(e, Event::Packet { .. }))
+                        .count(),
+            );
+            run(&mut rig.borrow_mut(), &events)
+        })
+        .unwrap();
+    eprintln!(
+        "flows: {cases} sequences, {} packets (with shrinking runs)",
+        packets.get()
+    );
+}
