@@ -822,10 +822,6 @@ fn add(
         println!(
             "fw-ctl: route rules are stored and shown; forwarded traffic is not filtered for now"
         );
-    } else if action == Action::Reject {
-        println!(
-            "fw-ctl: 'reject' answers TCP with a reset; other packets it matches are dropped for now"
-        );
     } else if action == Action::Limit {
         println!(
             "fw-ctl: 'limit' is stored and shown; the data plane enforces it as 'deny' for now"

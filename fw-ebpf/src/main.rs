@@ -33,7 +33,10 @@ pub fn fw_xdp(ctx: XdpContext) -> u32 {
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     match core::run(ctx.data(), ctx.data_end(), Direction::In, ifindex) {
         (Verdict::Pass, _) => xdp_action::XDP_PASS,
-        (Verdict::Drop, true) if reject::tcp_reset(&ctx) => xdp_action::XDP_TX,
+        (Verdict::Drop, core::Answer::None) => xdp_action::XDP_DROP,
+        (Verdict::Drop, a) if reject::answer(&ctx, a == core::Answer::ResetOrIcmp) => {
+            xdp_action::XDP_TX
+        }
         (Verdict::Drop, _) => xdp_action::XDP_DROP,
     }
 }

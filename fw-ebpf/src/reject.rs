@@ -3,12 +3,19 @@
 //! the offending segment has ACK, the RST takes its acknowledgment number
 //! as sequence number; otherwise it acknowledges the segment).
 //!
-//! Handled: TCP over IPv4 without options and over IPv6 without extension
-//! headers, up to two VLAN tags, not a RST itself. Everything else a
-//! `reject` meets is dropped (ICMP port-unreachable answers come next).
+//! Other packets get an ICMP (ICMPv6) port-unreachable quoting their IP
+//! header and first 8 bytes, as ufw's `REJECT` sends; so does TCP under the
+//! reject policy and `limit`, as with ufw.
+//!
+//! Handled: IPv4 without options and IPv6 without extension headers; the
+//! RST also with up to two VLAN tags, the ICMP answer without tags. Never
+//! answered: a RST, an ICMP message, a non-first fragment. Those drop.
 
-use aya_ebpf::{helpers::bpf_xdp_adjust_tail, programs::XdpContext};
-use fw_common::ipproto::TCP as IPPROTO_TCP;
+use aya_ebpf::{
+    helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    programs::XdpContext,
+};
+use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP};
 use fw_common::{
     Family,
     conntrack::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
@@ -70,10 +77,124 @@ fn fold(mut s: u32) -> u16 {
     !(s as u16)
 }
 
+/// Answers the dropped packet in the frame: TCP with a reset when
+/// `reset` says so, else (and for everything but ICMP errors' kin) with
+/// ICMP / ICMPv6 port-unreachable. False when it cannot be answered.
+#[inline(always)]
+pub fn answer(ctx: &XdpContext, reset: bool) -> bool {
+    let Some(slot) = SCRATCH.get(0) else {
+        return false;
+    };
+    let p = &slot.pkt;
+    if reset && p.proto == IPPROTO_TCP {
+        return tcp_reset(ctx);
+    }
+    if p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6 || p.fragment != 0 {
+        return false;
+    }
+    if p.family == Family::V6 as u8 {
+        port_unreachable::<true>(ctx)
+    } else {
+        port_unreachable::<false>(ctx)
+    }
+}
+
+/// Turns the packet (without VLAN tags, IPv4 without options or IPv6
+/// without extension headers, at least 8 bytes after the IP header) into
+/// the ICMP / ICMPv6 port-unreachable that answers it, quoting its IP
+/// header and first 8 bytes (RFC 792 / RFC 4443).
+/// `V6` is a constant so that every offset below is one to the verifier.
+#[inline(always)]
+fn port_unreachable<const V6: bool>(ctx: &XdpContext) -> bool {
+    let Some(slot) = SCRATCH.get(0) else {
+        return false;
+    };
+    let p = &slot.pkt;
+    let v6 = V6;
+    if p.l3_off != 14 || p.l4_off != if v6 { 54 } else { 34 } {
+        return false;
+    }
+    // New IP header and ICMP header in front; the old frame (with its
+    // Ethernet header) follows.
+    let grow: i32 = if v6 { 48 } else { 28 };
+    // SAFETY: the helper checks the headroom.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -grow) } != 0 {
+        return false;
+    }
+    let start = ctx.data();
+    let end = ctx.data_end();
+    let quote = if v6 { 48 } else { 28 };
+    let total = 14 + grow as usize + quote;
+    if start + total > end {
+        return false;
+    }
+    let old = start + grow as usize;
+    // Ethernet: back to the sender.
+    // SAFETY: all offsets below are inside `start .. start + total`,
+    // checked above; the old Ethernet header is at `old`.
+    unsafe {
+        *(start as *mut [u8; 6]) = *((old + 6) as *const [u8; 6]);
+        *((start + 6) as *mut [u8; 6]) = *(old as *const [u8; 6]);
+        *((start + 12) as *mut [u8; 2]) = *((old + 12) as *const [u8; 2]);
+    }
+    // The old IP header (the quote) starts at `old + 14`, which is right
+    // after the new IP and ICMP headers: it is already in place.
+    let want = (14 + grow as usize + quote) as i32;
+    let have = (end - start) as i32;
+    // SAFETY: a negative delta only shrinks.
+    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, want - have) } != 0 {
+        return false;
+    }
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + 14 + grow as usize + quote > end {
+        return false;
+    }
+    let ip = start + 14;
+    let q = ip + grow as usize;
+    if v6 {
+        put32(ip, 0x6000_0000);
+        put16(ip + 4, (8 + quote) as u16);
+        // SAFETY: inside the checked frame.
+        unsafe {
+            *((ip + 6) as *mut u8) = IPPROTO_ICMPV6;
+            *((ip + 7) as *mut u8) = 64;
+            // Source: the quoted packet's destination; destination: its source.
+            *((ip + 8) as *mut [u8; 16]) = *((q + 24) as *const [u8; 16]);
+            *((ip + 24) as *mut [u8; 16]) = *((q + 8) as *const [u8; 16]);
+        }
+        let icmp = ip + 40;
+        put32(icmp, 0x0104_0000); // type 1, code 4, checksum 0
+        put32(icmp + 4, 0);
+        let pseudo = sum::<16>(ip + 8) + (8 + quote) as u32 + u32::from(IPPROTO_ICMPV6);
+        let c = fold(pseudo + sum::<4>(icmp) + sum::<24>(icmp + 8));
+        put16(icmp + 2, c);
+    } else {
+        put16(ip, 0x4500);
+        put16(ip + 2, (20 + 8 + quote) as u16);
+        put32(ip + 4, 0);
+        put16(ip + 8, (64 << 8) | u16::from(IPPROTO_ICMP));
+        put16(ip + 10, 0);
+        // SAFETY: inside the checked frame.
+        unsafe {
+            *((ip + 12) as *mut [u8; 4]) = *((q + 16) as *const [u8; 4]);
+            *((ip + 16) as *mut [u8; 4]) = *((q + 12) as *const [u8; 4]);
+        }
+        let c = fold(sum::<10>(ip));
+        put16(ip + 10, c);
+        let icmp = ip + 20;
+        put32(icmp, 0x0303_0000); // type 3, code 3, checksum 0
+        put32(icmp + 4, 0);
+        let c = fold(sum::<4>(icmp) + sum::<14>(icmp + 8));
+        put16(icmp + 2, c);
+    }
+    true
+}
+
 /// Turns the TCP packet in the frame into the RST that answers it. False
 /// when this packet cannot be answered (it is then dropped).
 #[inline(always)]
-pub fn tcp_reset(ctx: &XdpContext) -> bool {
+fn tcp_reset(ctx: &XdpContext) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };

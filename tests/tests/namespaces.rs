@@ -732,6 +732,31 @@ fn reject_refuses_connections_on_the_wire() {
             "{host}: denied"
         );
     }
+    // UDP to a rejected port: ICMP port-unreachable, which a connected
+    // UDP socket reports as "connection refused".
+    fw.ok(&["reject", "514/udp"]);
+    let _syslog = udp_sockets(&pair.host, &[514]);
+    for host in [HOST4, HOST6] {
+        let refused = pair.client.run(move || {
+            let bind = if host.contains(':') {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            };
+            let s = std::net::UdpSocket::bind(bind).expect("udp");
+            s.connect(at(host, 514)).expect("connect");
+            s.set_read_timeout(Some(std::time::Duration::from_millis(800)))
+                .expect("timeout");
+            let _ = s.send(b"<13>test");
+            let mut buf = [0u8; 16];
+            s.recv(&mut buf).err().map(|e| e.kind())
+        });
+        assert_eq!(
+            refused,
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "{host}: UDP rejected"
+        );
+    }
     // `limit`: five new connections from the client pass, the sixth is
     // refused on the wire (IPv4; the table is per source address).
     let _ssh = tcp_listeners(&pair.host, &[2224]);

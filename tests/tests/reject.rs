@@ -99,9 +99,9 @@ fn reject_answers_tcp_with_a_reset() {
         assert_eq!(rig.xdp_out(&other.bytes()).0, XDP_TX);
         let rst = Pkt::new(peer, host, L4::Tcp(50003, 22)).flags(RST);
         assert_eq!(rig.xdp_out(&rst.bytes()).0, XDP_DROP);
-        // Not TCP: dropped for now (ICMP unreachable comes next).
+        // Not TCP: ICMP port-unreachable (next test).
         let udp = Pkt::new(peer, host, L4::Udp(50004, 22));
-        assert_eq!(rig.xdp_out(&udp.bytes()).0, XDP_DROP);
+        assert_eq!(rig.xdp_out(&udp.bytes()).0, XDP_TX);
     }
     // The v4 and v6 copies of `reject 22/tcp` counted SYN, ACK segment, RST.
     assert_eq!(rig.rule(0).packets, 3, "v4");
@@ -114,4 +114,88 @@ fn reject_answers_tcp_with_a_reset() {
         2 * 2,
         "default reject: the 8080 SYN and the UDP datagram"
     );
+}
+
+/// UDP (and the reject policy, for TCP too, as ufw) gets an ICMP /
+/// ICMPv6 port-unreachable quoting the packet's IP header and first 8
+/// bytes, from the address it was sent to, with valid checksums.
+#[test]
+fn reject_answers_udp_with_port_unreachable() {
+    use etherparse::{Icmpv4Type, Icmpv6Type, IpNumber};
+    let mut rig = Rig::stateful();
+    rig.load(
+        &rules(&["reject 514/udp"]),
+        Defaults {
+            incoming: Action::Reject,
+            outgoing: Action::Allow,
+        },
+    );
+    for (host, peer) in [
+        ("192.0.2.1", "198.51.100.7"),
+        ("2001:db8:1::1", "2001:db8:2::7"),
+    ] {
+        let mut short = Pkt::new(peer, host, L4::Udp(50005, 514));
+        // As short as a datagram gets: the quote is the whole packet.
+        short.payload.clear();
+        for sent in [
+            Pkt::new(peer, host, L4::Udp(50000, 514)),
+            short,
+            // The policy answers TCP with ICMP too.
+            Pkt::new(peer, host, L4::Tcp(50001, 8080)).flags(SYN),
+        ] {
+            let (ret, out) = rig.xdp_out(&sent.bytes());
+            assert_eq!(ret, XDP_TX, "{host}: {sent:?}");
+            let s = SlicedPacket::from_ethernet(&out).expect("a frame");
+            let original = sent.bytes();
+            match s.net.expect("ip") {
+                NetSlice::Ipv4(ip) => {
+                    let h = ip.header().to_header();
+                    assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
+                    assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
+                    assert_eq!(h.protocol, IpNumber::ICMP);
+                    assert_eq!(h.header_checksum, h.calc_header_checksum());
+                    let Some(TransportSlice::Icmpv4(icmp)) = s.transport else {
+                        panic!("no ICMP")
+                    };
+                    assert_eq!(
+                        icmp.icmp_type(),
+                        Icmpv4Type::DestinationUnreachable(
+                            etherparse::icmpv4::DestUnreachableHeader::Port
+                        )
+                    );
+                    assert_eq!(icmp.payload(), &original[14..14 + 28], "quote");
+                    let c = icmp.header().icmp_type.calc_checksum(icmp.payload());
+                    assert_eq!(icmp.checksum(), c, "ICMP checksum");
+                }
+                NetSlice::Ipv6(ip) => {
+                    let h = ip.header().to_header();
+                    assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
+                    assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
+                    let Some(TransportSlice::Icmpv6(icmp)) = s.transport else {
+                        panic!("no ICMPv6")
+                    };
+                    assert_eq!(
+                        icmp.icmp_type(),
+                        Icmpv6Type::DestinationUnreachable(
+                            etherparse::icmpv6::DestUnreachableCode::Port
+                        )
+                    );
+                    assert_eq!(icmp.payload(), &original[14..14 + 48], "quote");
+                    let c = icmp
+                        .header()
+                        .icmp_type
+                        .calc_checksum(h.source, h.destination, icmp.payload())
+                        .unwrap();
+                    assert_eq!(icmp.checksum(), c, "ICMPv6 checksum");
+                }
+            }
+        }
+        // ICMP is never answered with ICMP.
+        let ping = if host.contains(':') {
+            Pkt::new(peer, host, L4::Icmpv6(140))
+        } else {
+            Pkt::new(peer, host, L4::Icmp(13))
+        };
+        assert_eq!(rig.xdp_out(&ping.bytes()).0, XDP_DROP);
+    }
 }

@@ -304,14 +304,6 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
                     })?;
                 }
             }
-            if action == Action::Reject {
-                let n = "'reject' answers TCP with a reset; other packets it matches are dropped \
-                         for now"
-                    .to_owned();
-                if !notes.contains(&n) {
-                    notes.push(n);
-                }
-            }
             if forward && !notes.iter().any(|n| n.starts_with("route")) {
                 notes.push(
                     "route rules are stored and shown; forwarded traffic is filtered with the \
