@@ -132,16 +132,15 @@ struct Tally {
     /// Commands whose output differs only by the program's name (`show
     /// added` prints `fw-ctl allow ...` where ufw prints `ufw allow ...`).
     renamed: usize,
-    /// Commands whose output differs only by fw's note that reject and
-    /// limit are enforced as deny until the stateful data plane.
+    /// Commands whose output differs only by fw's one-line note on what is
+    /// not enforced yet (route rules).
     noted: usize,
     packets: usize,
     diffs: Vec<String>,
 }
 
-/// The notes fw-ctl prints when it stores a `reject` or `limit` rule or a
-/// route rule (the ufw-surface issue asks for them until the stateful
-/// issue enforces those): one line, `fw-ctl: ... for now`.
+/// The note fw-ctl prints when it stores a route rule (forwarded traffic
+/// is not filtered yet): one line, `fw-ctl: ... for now`.
 fn is_note(line: &str) -> bool {
     line.starts_with("fw-ctl: ") && line.ends_with(" for now")
 }
@@ -769,7 +768,7 @@ fn fw_ctl_prints_and_enforces_what_ufw_does() {
     }
     eprintln!(
         "parity: {} commands compared, {} identical, {} identical but for the token fw's \
-         error names, {} but for fw's reject/limit note, {} but for the program name; \
+         error names, {} but for fw's note that route rules are not enforced yet, {} but for the program name; \
          {} packets compared; {} differences",
         t.commands,
         t.commands
