@@ -16,8 +16,9 @@ use crate::netns::Netns;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// The fw-ctl binary: `FW_CTL_BIN`, else `fw-ctl` in the target directory
-/// of this test executable (`cargo build --workspace` puts it there).
+/// The fw-ctl binary: `FW_CTL_BIN`, else `fw-ctl` beside this executable
+/// or in the profile directory above it (`cargo build --workspace` puts it
+/// there).
 ///
 /// # Panics
 /// When it cannot be found.
@@ -27,12 +28,18 @@ pub fn binary() -> PathBuf {
         return p.into();
     }
     let exe = std::env::current_exe().expect("current exe");
-    // target/debug/deps/<test> -> target/debug/fw-ctl
-    let p = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("fw-ctl");
+    // target/debug/deps/<test> -> target/debug/fw-ctl; a binary such as
+    // target/release/fw-bench -> target/release/fw-ctl.
+    let dir = exe.parent().expect("target dir");
+    let candidates = [
+        dir.join("fw-ctl"),
+        dir.parent().expect("target dir").join("fw-ctl"),
+    ];
+    let p = candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| candidates[1].clone());
     assert!(
         p.exists(),
         "{} not found: build it first (`cargo build -p fw-ctl`, done by `cargo xtask test`) \

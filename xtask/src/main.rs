@@ -71,6 +71,8 @@ fn build() -> Result<()> {
 /// The benchmark is a release binary of the test crate (it needs the test
 /// rig); numbers go to stdout as Markdown tables.
 fn bench(extra: &[String]) -> Result<()> {
+    // The flood runs the fw-ctl binary beside fw-bench.
+    run(cargo().args(["build", "--release", "-p", "fw-ctl", "--bin", "fw-ctl"]))?;
     run(cargo()
         .args([
             "run",
