@@ -29,7 +29,7 @@ use fw_common::{
     abi::{ABI_VERSION, MAGIC},
     config::{CONFIG_CONNTRACK, Config},
     conntrack::{CtEntry, CtKey, DEFAULT_TIMEOUTS},
-    limit::{DEFAULT_HITS, DEFAULT_WINDOW_S, LIMIT_SLOTS},
+    limit::{DEFAULT_HITS, DEFAULT_WINDOW_S, LIMIT_SLOTS, LimitEntry, LimitKey},
     maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader,
@@ -114,6 +114,7 @@ pub struct Dataplane {
     stats: PerCpuArray<MapData, Counter>,
     rule_stats: PerCpuArray<MapData, Counter>,
     conntrack: HashMap<MapData, CtKey, CtEntry>,
+    limit: HashMap<MapData, LimitKey, LimitEntry>,
 }
 
 /// A rule set built in the inactive slot, not yet live.
@@ -248,18 +249,25 @@ impl Dataplane {
             conntrack: open_map(pins, names::CONNTRACK)?
                 .try_into()
                 .map_err(map_err(names::CONNTRACK, "open"))?,
+            limit: open_map(pins, names::LIMIT)?
+                .try_into()
+                .map_err(map_err(names::LIMIT, "open"))?,
         })
     }
 
-    /// Forgets every tracked flow (tests start each sequence from an empty
-    /// table).
+    /// Forgets every tracked flow and every `limit` record (tests start
+    /// each sequence from empty tables).
     ///
     /// # Errors
-    /// When the map cannot be read or written.
+    /// When a map cannot be read or written.
     pub fn clear_flows(&mut self) -> Result<(), LoaderError> {
         let keys: Vec<CtKey> = self.conntrack.keys().filter_map(Result::ok).collect();
         for k in keys {
             let _ = self.conntrack.remove(&k);
+        }
+        let keys: Vec<LimitKey> = self.limit.keys().filter_map(Result::ok).collect();
+        for k in keys {
+            let _ = self.limit.remove(&k);
         }
         Ok(())
     }
