@@ -78,13 +78,21 @@ impl Rig {
     /// When loading fails (the test fails).
     #[must_use]
     pub fn stateful() -> Self {
+        Self::stateful_with(fw_common::conntrack::CT_DEFAULT_ENTRIES)
+    }
+
+    /// As [`Rig::stateful`] with a flow table of `flows` entries.
+    ///
+    /// # Panics
+    /// When loading fails (the test fails).
+    #[must_use]
+    pub fn stateful_with(flows: u32) -> Self {
         crate::netns::sweep_stale();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let requested = PathBuf::from(format!("/sys/fs/bpf/fw-test-{}-{n}", std::process::id()));
         let root = resolve_root(&requested).expect("bpffs for test pins");
         let pins = Pins::new(&root);
-        let dp = Dataplane::create(&pins, 0, fw_common::conntrack::CT_DEFAULT_ENTRIES)
-            .expect("load the eBPF object");
+        let dp = Dataplane::create(&pins, 0, flows).expect("load the eBPF object");
         let xdp = Xdp::from_pin(pins.prog(PROG_XDP), XdpAttachType::Interface).expect("xdp pin");
         let tc = SchedClassifier::from_pin(pins.prog(PROG_TC_EGRESS)).expect("tc pin");
         Self {

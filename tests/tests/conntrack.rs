@@ -396,3 +396,35 @@ fn limit_refuses_the_sixth_new_connection_from_a_source() {
         "after the window"
     );
 }
+
+/// A full flow table: the least recently used flows go first (their
+/// replies then meet the rules again), the recent ones keep passing, and
+/// a packet the rules deny is never let through for lack of room.
+#[test]
+fn a_full_flow_table_evicts_old_flows_and_never_lets_new_ones_through() {
+    const CAP: u32 = 1024;
+    const OPENED: u16 = 3000;
+    let mut rig = Rig::stateful_with(CAP);
+    rig.load(&[], deny_in_allow_out());
+    let (host, peer, other) = HOSTS[0];
+    let syn = |k: u16| Pkt::new(host, peer, L4::Tcp(20000 + k, 443));
+    for k in 0..OPENED {
+        assert_eq!(out(&rig, &syn(k)), Verdict::Pass);
+    }
+    let (n, cap) = rig.dp.flows().expect("flows");
+    assert_eq!(cap, CAP);
+    assert!(n <= CAP as usize, "{n} flows in a table of {cap}");
+    // The 200 most recent flows are tracked: their replies pass.
+    let recent = (OPENED - 200..OPENED)
+        .filter(|k| inn(&rig, &syn(*k).reply(SYN | ACK)) == Verdict::Pass)
+        .count();
+    assert_eq!(recent, 200, "recent flows kept");
+    // The 200 oldest were evicted: their replies meet `default deny`.
+    let old = (0..200)
+        .filter(|k| inn(&rig, &syn(*k).reply(SYN | ACK)) == Verdict::Pass)
+        .count();
+    assert!(old <= 20, "{old} of the 200 oldest flows still tracked");
+    // Full or not, what the rules deny stays denied.
+    let unsolicited = Pkt::new(other, host, L4::Tcp(50000, 22));
+    assert_eq!(inn(&rig, &unsolicited), Verdict::Drop);
+}
