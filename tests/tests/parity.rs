@@ -41,6 +41,8 @@ const CLIENT_ADDRS: &[&str] = &[
 enum Probe {
     Tcp(&'static str, u16),
     Udp(&'static str, u16),
+    /// One ICMP / ICMPv6 echo request (`ping -c 1`).
+    Ping(&'static str),
 }
 
 /// What happened to a probe.
@@ -49,6 +51,8 @@ enum Fate {
     Tcp(Connect),
     /// Datagrams delivered out of 2.
     Udp(usize),
+    /// The echo reply came back.
+    Ping(bool),
 }
 
 fn probe_ports(probes: &[Probe]) -> (Vec<u16>, Vec<u16>) {
@@ -58,6 +62,7 @@ fn probe_ports(probes: &[Probe]) -> (Vec<u16>, Vec<u16>) {
         match p {
             Probe::Tcp(_, port) => tcp.push(*port),
             Probe::Udp(_, port) => udp.push(*port),
+            Probe::Ping(_) => {}
         }
     }
     tcp.sort_unstable();
@@ -89,6 +94,15 @@ fn fates(pair: &Pair, probes: &[Probe]) -> Vec<Fate> {
                     &sockets[i],
                 ))
             }
+            Probe::Ping(host) => Fate::Ping(
+                std::process::Command::new("nsenter")
+                    .arg(format!("--net={}", pair.client.path()))
+                    .args(["ping", "-n", "-q", "-c", "1", "-W", "1", host])
+                    .output()
+                    .expect("ping")
+                    .status
+                    .success(),
+            ),
         })
         .collect()
 }
@@ -593,6 +607,9 @@ const SCENARIOS: &[Scenario] = &[
             Probe::Tcp("2001:db8:1::1", 22),
             Probe::Udp("2001:db8:1::1", 514),
             Probe::Tcp("2001:db8:1::1", 6514),
+            // ufw's before.rules accept echo requests under default deny.
+            Probe::Ping("192.0.2.1"),
+            Probe::Ping("2001:db8:1::1"),
         ],
     ),
     (
