@@ -17,7 +17,7 @@ use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP};
 use fw_common::{
     Direction, Reason, Verdict,
-    config::CONFIG_CONNTRACK,
+    config::{CONFIG_CONNTRACK, Config},
     conntrack::{
         CT_BUILTIN, CT_NO_RULE, CtEntry, CtKey, CtState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
         tcp_flags_valid,
@@ -126,15 +126,6 @@ const MODE_RECHECK: u8 = 2;
 /// Accepted by a built-in rule (`slot.reason` says which); tracked as new.
 const MODE_BUILTIN: u8 = 3;
 
-/// Settings read from `CONFIG`: (flags, generation, timeouts).
-#[inline(always)]
-fn settings() -> (u32, u64, [u32; fw_common::conntrack::CT_STATES]) {
-    match CONFIG.get(0) {
-        Some(c) => (c.flags, c.generation, c.ct_timeout_s),
-        None => (0, 0, [0; fw_common::conntrack::CT_STATES]),
-    }
-}
-
 /// Before the rules: an invalid packet or a packet of a live, current flow
 /// gets its answer here (`Err`); otherwise the scratch slot (which holds
 /// the packet) gets the direction to classify in and the mode, and for a
@@ -152,13 +143,15 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
     let slot = unsafe { &mut *slot };
     slot.dir = dir as u8;
     slot.mode = MODE_STATELESS;
-    let (flags, generation, timeouts) = settings();
+    let Some(cfg) = CONFIG.get(0) else {
+        return Ok(());
+    };
     // Stateful mode: flows, then ufw's built-in rules; else the rules alone.
-    if flags & CONFIG_CONNTRACK == 0 || slot.pkt.fragment != 0 {
+    if cfg.flags & CONFIG_CONNTRACK == 0 || slot.pkt.fragment != 0 {
         return Ok(());
     }
     if slot.pkt.has_ports != 0 || is_echo(&slot.pkt) {
-        track(slot, dir, generation, &timeouts)?;
+        track(slot, dir, cfg)?;
     }
     if slot.mode != MODE_RECHECK
         && let Some(r) = builtins::accepts(&slot.pkt, dir)
@@ -171,12 +164,8 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
 
 /// The flow part of [`prepare`] for a packet that can belong to a flow.
 #[inline(always)]
-fn track(
-    slot: &mut ScratchSlot,
-    dir: Direction,
-    generation: u64,
-    timeouts: &[u32; fw_common::conntrack::CT_STATES],
-) -> Result<(), Decision> {
+fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Decision> {
+    let generation = cfg.generation;
     let pkt = &slot.pkt;
     if pkt.proto == IPPROTO_TCP && !tcp_flags_valid(pkt.tcp_flags) {
         return Err(Decision {
@@ -197,7 +186,7 @@ fn track(
     let e = unsafe { &mut *e };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let timeout = u64::from(timeouts[(e.state & 7) as usize]) * 1_000_000_000;
+    let timeout = u64::from(cfg.ct_timeout_s[(e.state & 7) as usize]) * 1_000_000_000;
     let alive = now.wrapping_sub(e.last_seen) <= timeout;
     // A new SYN on a closing or closed flow starts over.
     let restart = pkt.proto == IPPROTO_TCP
@@ -254,7 +243,7 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
     if mode != MODE_NEW && mode != MODE_RECHECK && mode != MODE_BUILTIN {
         return;
     }
-    let (_, generation, _) = settings();
+    let generation = CONFIG.get(0).map_or(0, |c| c.generation);
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let key = key_of(pkt, dir);

@@ -134,6 +134,23 @@ impl EmptyXdp {
         Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
     }
 
+    /// Loads the program and attaches it to interface `ifname` of `ns`;
+    /// both stay until the returned pair is dropped.
+    ///
+    /// # Panics
+    /// When loading or attaching fails.
+    #[must_use]
+    pub fn pass_on(ns: &crate::netns::Netns, ifname: &'static std::ffi::CStr) -> (Self, OwnedFd) {
+        ns.run(move || {
+            let prog = Self::load().expect("load XDP_PASS");
+            // SAFETY: a NUL-terminated name.
+            let ifindex = unsafe { libc::if_nametoindex(ifname.as_ptr()) };
+            assert!(ifindex != 0, "no interface {ifname:?}");
+            let link = prog.attach(ifindex).expect("attach XDP_PASS");
+            (prog, link)
+        })
+    }
+
     /// Runs the program `repeat` times on `frame`; returns the kernel's
     /// average ns per run and the program's return value.
     ///

@@ -280,3 +280,19 @@ pub fn udp_delivered(ns: &Netns, to: SocketAddr, count: usize, rx: &UdpSocket) -
     }
     got
 }
+
+/// `ping -c 1` from `ns` to `addr` (one echo request, one second to
+/// answer): true when the reply came back.
+///
+/// # Panics
+/// When ping cannot be started (`cargo xtask setup` installs it).
+#[must_use]
+pub fn ping(ns: &Netns, addr: &str) -> bool {
+    Command::new("nsenter")
+        .arg(format!("--net={}", ns.path()))
+        .args(["ping", "-n", "-q", "-c", "1", "-W", "1", addr])
+        .output()
+        .expect("ping")
+        .status
+        .success()
+}

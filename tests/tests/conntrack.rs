@@ -3,18 +3,15 @@
 //! receives, and the flow table they share decides replies before the
 //! rules. IPv4 and IPv6 each time.
 
+use fw_common::conntrack::{
+    TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN,
+};
 use fw_common::{Direction, Reason, Verdict};
 use fw_ctl::rule::{Action, compile::Defaults};
 use fw_tests::{
     packet::{L4, Pkt},
     rig::{Rig, rules},
 };
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const FIN: u8 = 0x01;
-const RST: u8 = 0x04;
-const PSH: u8 = 0x08;
 
 /// (host, peer, other peer) per family.
 const HOSTS: [(&str, &str, &str); 2] = [

@@ -10,6 +10,9 @@
 //!
 //! `FW_FLOW_CASES` sets the number of sequences (default 300).
 
+use fw_common::conntrack::{
+    TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN,
+};
 use std::{collections::HashMap, net::IpAddr};
 
 use fw_common::{Direction, Family, Verdict};
@@ -28,12 +31,6 @@ use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
 };
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const FIN: u8 = 0x01;
-const RST: u8 = 0x04;
-const PSH: u8 = 0x08;
 
 const HOSTS: [&str; 2] = ["192.0.2.1", "2001:db8:1::1"];
 const PEERS: [[&str; 2]; 2] = [

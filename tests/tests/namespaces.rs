@@ -17,7 +17,7 @@ use fw_common::{
 };
 use fw_ctl::loader::{Dataplane, Pins};
 use fw_tests::{
-    fwctl::{Connect, FwCtl, Launch, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
+    fwctl::{Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
     netns::Pair,
 };
 
@@ -470,17 +470,6 @@ fn reset_backs_up_the_rules_and_starts_empty() {
 const CLIENT4: &str = "192.0.2.2";
 const CLIENT6: &str = "2001:db8:1::2";
 
-/// `ping -c 1` from `ns` to `addr`: true when the reply came back.
-fn ping(ns: &str, addr: &str) -> bool {
-    std::process::Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{ns}"))
-        .args(["ping", "-n", "-q", "-c", "1", "-W", "1", addr])
-        .output()
-        .expect("ping")
-        .status
-        .success()
-}
-
 /// Stateful filtering with real traffic, as ufw's conntrack rules do it:
 /// under `default deny incoming` the host's own TCP connections, UDP
 /// requests and pings get their answers, unsolicited packets do not pass,
@@ -539,14 +528,11 @@ fn replies_pass_unsolicited_packets_do_not_and_a_new_deny_cuts_a_flow() {
             Some(&b"question"[..]),
             "UDP answer from {client}"
         );
-        assert!(ping(&pair.host.name, client), "ping {client} from the host");
+        assert!(ping(&pair.host, client), "ping {client} from the host");
         // ufw's built-in rules accept echo requests; the reply goes out
         // as part of the tracked exchange.
         assert!(
-            ping(
-                &pair.client.name,
-                if client == CLIENT4 { HOST4 } else { HOST6 }
-            ),
+            ping(&pair.client, if client == CLIENT4 { HOST4 } else { HOST6 }),
             "ping the host from {client}"
         );
     }
@@ -708,13 +694,7 @@ fn reject_refuses_connections_on_the_wire() {
     let pair = Pair::new("rej");
     // The client's veth runs an XDP program (XDP_PASS) so that it receives
     // frames fw's XDP program sends back on its peer.
-    let link = pair.client.run(|| {
-        let prog = fw_tests::empty::EmptyXdp::load().expect("load XDP_PASS");
-        // SAFETY: a NUL-terminated name.
-        let ifindex = unsafe { libc::if_nametoindex(c"cl0".as_ptr()) };
-        let link = prog.attach(ifindex).expect("attach to cl0");
-        (prog, link)
-    });
+    let link = fw_tests::empty::EmptyXdp::pass_on(&pair.client, c"cl0");
     let fw = FwCtl::new(&pair.host, Launch::Nsenter);
     let _tcp = tcp_listeners(&pair.host, &[2222, 2223]);
     fw.ok(&["reject", "2222/tcp"]);

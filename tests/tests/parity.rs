@@ -14,7 +14,7 @@ use std::{
 };
 
 use fw_tests::{
-    fwctl::{Connect, FwCtl, Launch, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
+    fwctl::{Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
     netns::Pair,
     ufw::Ufw,
 };
@@ -94,15 +94,7 @@ fn fates(pair: &Pair, probes: &[Probe]) -> Vec<Fate> {
                     &sockets[i],
                 ))
             }
-            Probe::Ping(host) => Fate::Ping(
-                std::process::Command::new("nsenter")
-                    .arg(format!("--net={}", pair.client.path()))
-                    .args(["ping", "-n", "-q", "-c", "1", "-W", "1", host])
-                    .output()
-                    .expect("ping")
-                    .status
-                    .success(),
-            ),
+            Probe::Ping(host) => Fate::Ping(ping(&pair.client, host)),
         })
         .collect()
 }

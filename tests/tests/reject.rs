@@ -4,16 +4,13 @@
 //! checksums, IPv4 and IPv6; the drop is counted under the rule.
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use fw_common::conntrack::{TCP_ACK as ACK, TCP_RST as RST, TCP_SYN as SYN};
 use fw_common::{Direction, Reason, Verdict};
 use fw_ctl::rule::{Action, compile::Defaults};
 use fw_tests::{
     packet::{L4, Pkt},
     rig::{Rig, XDP_DROP, XDP_TX, rules},
 };
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-const RST: u8 = 0x04;
 
 /// The RST's (sport, dport, seq, ack, rst, ack flag) after checking the
 /// addresses were swapped and every checksum holds.

@@ -322,13 +322,7 @@ fn flood() {
     show("no XDP program", flood_once(&pair));
     // An XDP program on a veth switches it to NAPI mode: the fair baseline
     // is the empty program attached the same way.
-    let link = pair.host.run(|| {
-        let prog = EmptyXdp::load().expect("load");
-        // SAFETY: a NUL-terminated name.
-        let ifindex = unsafe { libc::if_nametoindex(c"fw0".as_ptr()) };
-        let link = prog.attach(ifindex).expect("attach");
-        (prog, link)
-    });
+    let link = EmptyXdp::pass_on(&pair.host, c"fw0");
     show("empty XDP program (XDP_PASS)", flood_once(&pair));
     drop(link);
     let fw = FwCtl::new(&pair.host, Launch::Nsenter);
