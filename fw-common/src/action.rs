@@ -52,11 +52,26 @@ pub enum Direction {
     In = 0,
     /// Sent out of a protected interface (TC egress).
     Out = 1,
+    /// Forwarded through the host (ufw's `route` rules and `routed` policy).
+    Fwd = 2,
 }
 
 impl Direction {
     /// Number of directions (array dimension).
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 3;
+
+    /// Every direction, in index order.
+    pub const ALL: [Self; Self::COUNT] = [Self::In, Self::Out, Self::Fwd];
+
+    /// Its name in reports: `in`, `out`, `fwd`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+            Self::Fwd => "fwd",
+        }
+    }
 }
 
 /// IP address family.

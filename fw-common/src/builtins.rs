@@ -3,6 +3,8 @@
 //! implements them in fw-ebpf's `builtins`; [`BUILTINS`] describes them for
 //! `fw-ctl show builtins`, and the verdict tests send one packet per line.
 //!
+//! Forwarded packets get ufw's before-forward rules: ICMP errors and echo.
+//!
 //! Loopback is never filtered (fw does not attach to it); ARP and ICMPv6
 //! neighbour solicitation/advertisement, router solicitation/advertisement
 //! and redirects (133-137) are always passed by the parser; invalid TCP
@@ -45,7 +47,7 @@ const fn b(
     }
 }
 
-use Direction::{In, Out};
+use Direction::{Fwd, In, Out};
 use Family::{V4, V6};
 use Reason::{BuiltinDhcp, BuiltinIcmp, BuiltinMld, BuiltinMulticast, BuiltinNdp};
 
@@ -434,5 +436,85 @@ pub const BUILTINS: &[Builtin] = &[
         153,
         "-p icmpv6 --icmpv6-type 153 -s fe80::/10 -m hl --hl-eq 1 -j ACCEPT",
         BuiltinMld,
+    ),
+    b(
+        V4,
+        Fwd,
+        1,
+        3,
+        "-p icmp --icmp-type destination-unreachable -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V4,
+        Fwd,
+        1,
+        11,
+        "-p icmp --icmp-type time-exceeded -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V4,
+        Fwd,
+        1,
+        12,
+        "-p icmp --icmp-type parameter-problem -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V4,
+        Fwd,
+        1,
+        8,
+        "-p icmp --icmp-type echo-request -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V6,
+        Fwd,
+        58,
+        1,
+        "-p icmpv6 --icmpv6-type destination-unreachable -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V6,
+        Fwd,
+        58,
+        2,
+        "-p icmpv6 --icmpv6-type packet-too-big -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V6,
+        Fwd,
+        58,
+        3,
+        "-p icmpv6 --icmpv6-type time-exceeded -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V6,
+        Fwd,
+        58,
+        4,
+        "-p icmpv6 --icmpv6-type parameter-problem -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V6,
+        Fwd,
+        58,
+        128,
+        "-p icmpv6 --icmpv6-type echo-request -j ACCEPT",
+        BuiltinIcmp,
+    ),
+    b(
+        V6,
+        Fwd,
+        58,
+        129,
+        "-p icmpv6 --icmpv6-type echo-reply -j ACCEPT",
+        BuiltinIcmp,
     ),
 ];

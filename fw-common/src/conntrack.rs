@@ -36,8 +36,10 @@ pub struct CtKey {
     pub family: u8,
     /// IP protocol.
     pub proto: u8,
+    /// [`CT_ZONE_HOST`] or [`CT_ZONE_FWD`].
+    pub zone: u8,
     /// Explicit padding, always zero.
-    pub _pad: u16,
+    pub _pad: u8,
     /// The host's port (ICMP echo: the identifier).
     pub lport: u16,
     /// The peer's port (ICMP echo: 0).
@@ -68,6 +70,16 @@ pub struct CtEntry {
 }
 assert_size!(CtEntry, 24);
 pod!(CtKey, CtEntry);
+
+/// `CtKey::zone` of the host's own flows.
+pub const CT_ZONE_HOST: u8 = 0;
+
+/// `CtKey::zone` of forwarded flows. Both ends are other hosts, so the key
+/// is oriented by its addresses instead: "local" is the side with the
+/// lower (address, port), whichever way the packet goes, and `origin`
+/// says how the opening packet was oriented ([`crate::Direction::In`]: its
+/// destination is the "local" side).
+pub const CT_ZONE_FWD: u8 = 1;
 
 /// `CtEntry::rule_id` of a flow the default policy allowed.
 pub const CT_NO_RULE: u32 = u32::MAX;

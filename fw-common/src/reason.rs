@@ -48,11 +48,14 @@ pub enum Reason {
     BuiltinMld = 15,
     /// A new connection over a `limit` rule's rate: refused.
     Limit = 16,
+    /// An ICMP error the host sends about a packet of a tracked flow
+    /// (conntrack's RELATED), passed before the rules.
+    Related = 17,
 }
 
 impl Reason {
     /// Number of reasons (array dimension).
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
 
     /// Every reason, in discriminant order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -73,6 +76,7 @@ impl Reason {
         Self::BuiltinNdp,
         Self::BuiltinMld,
         Self::Limit,
+        Self::Related,
     ];
 
     /// Stable lowercase label.
@@ -96,6 +100,7 @@ impl Reason {
             Self::BuiltinNdp => "builtin_ndp",
             Self::BuiltinMld => "builtin_mld",
             Self::Limit => "limit",
+            Self::Related => "related",
         }
     }
 }

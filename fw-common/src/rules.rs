@@ -55,8 +55,14 @@ pub const SHAPE_PROTO: u32 = 1 << 0;
 pub const SHAPE_SPORT: u32 = 1 << 1;
 /// Shape flag: the rule names destination ports (needs a packet with ports).
 pub const SHAPE_DPORT: u32 = 1 << 2;
-/// Shape flag: the rule names an interface.
+/// Shape flag: the rule names an interface (route rules: `in on`).
 pub const SHAPE_IFACE: u32 = 1 << 3;
+/// Shape flag: a route rule names an `out on` interface.
+pub const SHAPE_OIFACE: u32 = 1 << 4;
+
+/// Number of shape lists in [`RulesetHeader::lists`]: one per (direction,
+/// family), rounded up to a power of two.
+pub const LISTS: usize = (Direction::COUNT * Family::COUNT).next_power_of_two();
 
 /// Index of the shape list for a direction and family in [`RulesetHeader::lists`].
 #[inline(always)]
@@ -86,20 +92,24 @@ pub struct KeyV4 {
     pub sport_class: u16,
     /// Destination port class, 0 when the shape names no destination port.
     pub dport_class: u16,
-    /// Interface index, 0 when the shape names no interface.
+    /// Interface index, 0 when the shape names no interface (route rules:
+    /// the `in on` interface).
     pub ifindex: u32,
+    /// Route rules: the `out on` interface index, 0 when the shape names
+    /// none (always 0 for incoming and outgoing rules).
+    pub oifindex: u32,
     /// Source address masked to the shape's prefix (network order).
     pub src: u32,
     /// Destination address masked to the shape's prefix (network order).
     pub dst: u32,
 }
-assert_size!(KeyV4, 20);
+assert_size!(KeyV4, 24);
 
 /// Key of the IPv6 entry map (`RULES_V6` inner maps): as [`KeyV4`], but the
 /// masked addresses (32 bytes) are replaced by a 64-bit fingerprint of them
 /// ([`filter_hash_v6_parts`], which also feeds the filter), and the
 /// addresses themselves live in the value ([`EntryV6`]) to be compared after
-/// the lookup. A 20-byte key hashes and compares much faster than a 44-byte
+/// the lookup. A 24-byte key hashes and compares much faster than a 48-byte
 /// one. The compiler refuses a rule set in which two entries of one shape
 /// share a fingerprint (about 1 in 10^7 for a million entries), so a
 /// fingerprint names at most one address pair and a packet whose addresses
@@ -119,10 +129,12 @@ pub struct KeyV6 {
     pub dport_class: u16,
     /// Interface index.
     pub ifindex: u32,
+    /// Route rules: the `out on` interface index.
+    pub oifindex: u32,
     /// [`fingerprint`] of the masked addresses and the fields above.
     pub fp: [u32; 2],
 }
-assert_size!(KeyV6, 20);
+assert_size!(KeyV6, 24);
 
 /// Value of the IPv6 entry map: the entry and the masked addresses its
 /// fingerprint stands for.
@@ -211,12 +223,15 @@ impl Default for ShapeList {
 pub struct RulesetHeader {
     /// Generation of this rule set (matches `Config::generation` when live).
     pub generation: u64,
-    /// Default policy per [`Direction`], as [`crate::Action`] `u8`.
-    pub default_policy: [u8; Direction::COUNT],
+    /// Default policy per [`Direction`], as [`crate::Action`] `u8` (a
+    /// power of two entries, the last unused: the data plane bounds the
+    /// index with a mask).
+    pub default_policy: [u8; 4],
     /// Explicit padding, always zero.
-    pub _pad: [u8; 6],
-    /// Shape lists, indexed by [`list_index`].
-    pub lists: [ShapeList; Direction::COUNT * Family::COUNT],
+    pub _pad: [u8; 4],
+    /// Shape lists, indexed by [`list_index`] (the last two are unused: a
+    /// power of two lets the data plane bound the index with a mask).
+    pub lists: [ShapeList; LISTS],
     /// Source port -> source port class.
     pub sport_class: [u16; PORTS],
     /// Destination port -> destination port class.
@@ -224,7 +239,7 @@ pub struct RulesetHeader {
 }
 assert_size!(
     RulesetHeader,
-    16 + 4 * (8 + 48 * MAX_SHAPES) + 2 * 2 * PORTS
+    16 + LISTS * (8 + 48 * MAX_SHAPES) + 2 * 2 * PORTS
 );
 
 /// Entries of `RULESET` (one header per slot).
@@ -264,8 +279,14 @@ const fn finish(x: u64) -> u64 {
 /// The key fields other than addresses, packed for the filter hash.
 #[inline(always)]
 #[must_use]
-pub const fn small_fields(proto: u8, sport_class: u16, dport_class: u16, ifindex: u32) -> u64 {
-    ((ifindex as u64) << 32)
+pub const fn small_fields(
+    proto: u8,
+    sport_class: u16,
+    dport_class: u16,
+    ifindex: u32,
+    oifindex: u32,
+) -> u64 {
+    (((ifindex ^ oifindex.rotate_left(16)) as u64) << 32)
         | ((dport_class as u64) << 16)
         | sport_class as u64
         | ((proto as u64) << 56)
@@ -276,7 +297,7 @@ pub const fn small_fields(proto: u8, sport_class: u16, dport_class: u16, ifindex
 #[must_use]
 pub const fn filter_hash_v4(k: &KeyV4) -> u64 {
     let a = ((k.src as u64) << 32) | k.dst as u64;
-    let b = small_fields(k.proto, k.sport_class, k.dport_class, k.ifindex);
+    let b = small_fields(k.proto, k.sport_class, k.dport_class, k.ifindex, k.oifindex);
     finish(a.wrapping_mul(K1) ^ b.wrapping_mul(K2))
 }
 

@@ -64,8 +64,13 @@ pub struct ScratchSlot {
     pub reason: u8,
     /// Explicit padding, always zero.
     pub _pad: u8,
+    /// The interface the classifier matches `in on` / `out on` against
+    /// (forwarded: the incoming one).
+    pub ifindex: u32,
+    /// Forwarded: the outgoing interface; 0 otherwise.
+    pub oifindex: u32,
 }
-assert_size!(ScratchSlot, 52);
+assert_size!(ScratchSlot, 60);
 pod!(ScratchSlot);
 
 /// Entries of `SCRATCH` (one per CPU, it is a per-CPU array).

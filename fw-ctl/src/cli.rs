@@ -664,7 +664,7 @@ fn default(ctx: &Ctx, policy: Option<&str>, direction: Option<&str>) -> Result<u
     match word {
         "incoming" => st.defaults.incoming = action,
         "outgoing" => st.defaults.outgoing = action,
-        _ => st.routed = action,
+        _ => st.defaults.routed = action,
     }
     install(ctx, &dir, &old, &st)?;
     println!("Default {word} policy changed to '{}'", action_word(action));
@@ -817,15 +817,6 @@ fn add(
         } else {
             println!("{n}");
         }
-    }
-    if forward {
-        println!(
-            "fw-ctl: route rules are stored and shown; forwarded traffic is not filtered for now"
-        );
-    } else if action == Action::Limit {
-        println!(
-            "fw-ctl: 'limit' is stored and shown; the data plane enforces it as 'deny' for now"
-        );
     }
     for m in messages {
         println!("{m}");
@@ -1010,7 +1001,7 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
             action_word(st.defaults.incoming),
             action_word(st.defaults.outgoing),
             if forwarding() {
-                action_word(st.routed)
+                action_word(st.defaults.routed)
             } else {
                 "disabled"
             },
@@ -1132,7 +1123,7 @@ fn counter_tables(dp: &Dataplane, st: &State) -> Result<String> {
         "Reason", "Dir", "Verdict", "Packets", "Bytes"
     )?;
     for r in Reason::ALL {
-        for d in [Direction::In, Direction::Out] {
+        for d in Direction::ALL {
             for v in [Verdict::Pass, Verdict::Drop] {
                 let c = dp.reason_counter(r, d, v)?;
                 if c.packets == 0 {
@@ -1142,7 +1133,7 @@ fn counter_tables(dp: &Dataplane, st: &State) -> Result<String> {
                     o,
                     "{:<20} {:<4} {:<7} {:>12} {:>14}",
                     r.as_str(),
-                    if d == Direction::In { "in" } else { "out" },
+                    d.as_str(),
                     if v == Verdict::Pass { "pass" } else { "drop" },
                     c.packets,
                     c.bytes

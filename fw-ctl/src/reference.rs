@@ -2,7 +2,7 @@
 //! rule list. It defines what the data plane must answer; the differential
 //! tests hold the eBPF classifier to it, and `explain` will use it.
 
-use crate::rule::{Action, PacketMeta, Proto, Rule, StoredRule, compile::Defaults};
+use crate::rule::{Action, Direction, PacketMeta, Proto, Rule, StoredRule, compile::Defaults};
 
 /// The reference answer for one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,11 +19,22 @@ pub struct RefDecision {
 /// to the indexes it names.
 #[must_use]
 pub fn matches(rule: &Rule, pkt: &PacketMeta, ifaces: &dyn Fn(&str) -> Vec<u32>) -> bool {
-    if rule.dir != pkt.dir || rule.family != pkt.family() {
+    let dir = if rule.opts.forward {
+        Direction::Fwd
+    } else {
+        rule.dir
+    };
+    if dir != pkt.dir || rule.family != pkt.family() {
         return false;
     }
     if let Some(name) = &rule.iface
         && !ifaces(name).contains(&pkt.ifindex)
+    {
+        return false;
+    }
+    if rule.opts.forward
+        && let Some(name) = &rule.opts.iface_out
+        && !ifaces(name).contains(&pkt.oifindex)
     {
         return false;
     }
@@ -61,7 +72,7 @@ pub fn classify(
     ifaces: &dyn Fn(&str) -> Vec<u32>,
 ) -> RefDecision {
     for (i, r) in rules.iter().enumerate() {
-        if !r.rule.opts.forward && r.rule.legs().iter().any(|l| matches(l, pkt, ifaces)) {
+        if r.rule.legs().iter().any(|l| matches(l, pkt, ifaces)) {
             return RefDecision {
                 action: r.rule.action,
                 rule_id: Some(r.id),

@@ -78,7 +78,7 @@ pub enum StateError {
 }
 
 /// The configuration of one instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
     /// Enabled (and to be enabled at boot).
     pub enabled: bool,
@@ -86,9 +86,6 @@ pub struct State {
     pub logging: LogLevel,
     /// Default policies.
     pub defaults: Defaults,
-    /// Default policy for forwarded traffic (stored and shown; enforced
-    /// with route rules in the stateful data plane).
-    pub routed: Action,
     /// Policy for new application profiles (`app default`); `None` = skip.
     pub app_policy: Option<Action>,
     /// Connection tracking settings.
@@ -97,21 +94,6 @@ pub struct State {
     pub interfaces: Vec<String>,
     /// The numbered rule list: IPv4 rules first, then IPv6 rules.
     pub rules: Vec<StoredRule>,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            logging: LogLevel::default(),
-            defaults: Defaults::default(),
-            routed: Action::Deny,
-            app_policy: None,
-            tracking: Tracking::default(),
-            interfaces: Vec::new(),
-            rules: Vec::new(),
-        }
-    }
 }
 
 /// Connection tracking settings (`fw.conf`).
@@ -322,7 +304,7 @@ fn render_conf(st: &State) -> String {
         st.logging.word(),
         action_word(st.defaults.incoming),
         action_word(st.defaults.outgoing),
-        action_word(st.routed),
+        action_word(st.defaults.routed),
         st.app_policy.map_or("skip", action_word),
         st.interfaces.join(","),
         if st.tracking.enabled { "yes" } else { "no" },
@@ -423,7 +405,7 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                     .ok_or_else(|| syntax(format!("bad policy '{}'", v.trim())))?;
             }
             "DEFAULT_FORWARD_POLICY" => {
-                st.routed = parse_policy(v.trim())
+                st.defaults.routed = parse_policy(v.trim())
                     .ok_or_else(|| syntax(format!("bad policy '{}'", v.trim())))?;
             }
             "DEFAULT_APPLICATION_POLICY" => {
@@ -650,7 +632,7 @@ mod tests {
         st.tracking.enabled = false;
         st.tracking.max = 4096;
         st.tracking.timeouts[1] = 14_400;
-        st.routed = Action::Allow;
+        st.defaults.routed = Action::Allow;
         st.app_policy = Some(Action::Deny);
         let text = render_conf(&st);
         assert!(

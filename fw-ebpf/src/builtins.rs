@@ -1,6 +1,7 @@
 //! ufw's built-in rules (`fw_common::builtins` lists them): ICMP errors and
 //! echo, DHCP answers, mDNS/SSDP multicast, and for IPv6 the router and
-//! neighbour discovery and MLD messages ufw's before6.rules accept.
+//! neighbour discovery and MLD messages ufw's before6.rules accept;
+//! forwarded, ICMP errors and echo only (ufw's before-forward chains).
 
 use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, UDP as IPPROTO_UDP};
 use fw_common::{Direction, Family, Reason};
@@ -28,17 +29,18 @@ fn ff02(a: &[u32; 4], n: u8) -> bool {
 #[inline(always)]
 pub fn accepts(pkt: &Packet, dir: Direction) -> Option<Reason> {
     let inbound = dir == Direction::In;
+    let forwarded = dir == Direction::Fwd;
     if pkt.fragment != 0 {
         return None;
     }
     if pkt.family == Family::V4 as u8 {
-        if !inbound {
+        if dir == Direction::Out {
             return None;
         }
         if pkt.proto == IPPROTO_ICMP {
             return matches!(pkt.icmp_type, 3 | 8 | 11 | 12).then_some(Reason::BuiltinIcmp);
         }
-        if pkt.proto == IPPROTO_UDP && pkt.has_ports != 0 {
+        if inbound && pkt.proto == IPPROTO_UDP && pkt.has_ports != 0 {
             if pkt.sport == 67 && pkt.dport == 68 {
                 return Some(Reason::BuiltinDhcp);
             }
@@ -56,6 +58,7 @@ pub fn accepts(pkt: &Packet, dir: Direction) -> Option<Reason> {
         let ll = link_local(&pkt.src);
         return match t {
             1..=4 | 128 | 129 => Some(Reason::BuiltinIcmp),
+            _ if forwarded => None,
             144..=147 if inbound => Some(Reason::BuiltinIcmp),
             141 | 142 | 148 | 149 if hl255 => Some(Reason::BuiltinNdp),
             130..=132 | 143 if ll => Some(Reason::BuiltinMld),

@@ -12,15 +12,23 @@
 //! ```
 //! One call site of the classifier, whichever way: the verifier walks it
 //! once.
+//!
+//! [`related`]: an ICMP error the host sends (IPv4 destination-unreachable,
+//! time-exceeded, parameter-problem) about a packet of a live flow passes
+//! before the rules, as conntrack's RELATED does in ufw's before-output
+//! chain (IPv6 errors out are among ufw's built-in rules already; errors
+//! coming in or forwarded are built-in rules too).
 
 use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
-use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP};
+use fw_common::ipproto::{
+    ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP, UDP as IPPROTO_UDP,
+};
 use fw_common::{
-    Direction, Reason, Verdict,
+    Direction, Family, Reason, Verdict,
     config::{CONFIG_CONNTRACK, Config},
     conntrack::{
-        CT_BUILTIN, CT_NO_RULE, CtEntry, CtKey, CtState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
-        tcp_flags_valid,
+        CT_BUILTIN, CT_NO_RULE, CT_ZONE_FWD, CT_ZONE_HOST, CtEntry, CtKey, CtState, TCP_ACK,
+        TCP_FIN, TCP_RST, TCP_SYN, tcp_flags_valid,
     },
     scratch::ScratchSlot,
 };
@@ -39,12 +47,45 @@ fn is_echo(pkt: &Packet) -> bool {
         || (pkt.proto == IPPROTO_ICMPV6 && (pkt.icmp_type == 128 || pkt.icmp_type == 129))
 }
 
-/// The flow key of `pkt` seen in `dir`, from the host's point of view (an
-/// echo exchange is keyed by its identifier alone: request and reply carry
-/// the same one).
+/// How `pkt` seen in `dir` is keyed: the orientation of its key and the
+/// key's zone. The host's own flows are keyed from the host's side (the
+/// direction itself); forwarded ones by their addresses
+/// (`fw_common::conntrack::CT_ZONE_FWD`): oriented `In` when the
+/// destination (address, port) is the lower end, so a packet and its reply
+/// meet in one key.
 #[inline(always)]
-fn key_of(pkt: &Packet, dir: Direction) -> CtKey {
-    let inbound = dir == Direction::In;
+fn orient(pkt: &Packet, dir: Direction) -> (Direction, u8) {
+    if dir != Direction::Fwd {
+        return (dir, CT_ZONE_HOST);
+    }
+    // Lexicographic (dst, dport) < (src, sport) over the address words
+    // (big-endian values) and the ports, computed without branches: the
+    // verifier would walk every combination of compares.
+    let mut lt = 0u64;
+    let mut eq = 1u64;
+    let mut i = 0;
+    while i < 4 {
+        let d = u64::from(u32::from_be(pkt.dst[i]));
+        let s = u64::from(u32::from_be(pkt.src[i]));
+        lt |= eq & (d.wrapping_sub(s) >> 63);
+        eq &= 1 ^ (((d ^ s) + 0xffff_ffff) >> 32);
+        i += 1;
+    }
+    let (d, s) = (u64::from(pkt.dport), u64::from(pkt.sport));
+    lt |= eq & (d.wrapping_sub(s) >> 63);
+    let lower = core::hint::black_box(lt) != 0;
+    (
+        if lower { Direction::In } else { Direction::Out },
+        CT_ZONE_FWD,
+    )
+}
+
+/// The flow key of `pkt` oriented as `kdir` (from [`orient`]) in `zone`:
+/// `In` keys the destination as the local side (an echo exchange is keyed
+/// by its identifier alone: request and reply carry the same one).
+#[inline(always)]
+fn key_of(pkt: &Packet, kdir: Direction, zone: u8) -> CtKey {
+    let inbound = kdir == Direction::In;
     let (lport, rport) = if pkt.has_ports == 0 {
         (pkt.icmp_id, 0)
     } else if inbound {
@@ -55,6 +96,7 @@ fn key_of(pkt: &Packet, dir: Direction) -> CtKey {
     CtKey {
         family: pkt.family,
         proto: pkt.proto,
+        zone,
         _pad: 0,
         lport,
         rport,
@@ -100,11 +142,11 @@ fn opens(pkt: &Packet) -> Option<CtState> {
     None
 }
 
-/// Moves a live flow on with `pkt` seen in `dir`.
+/// Moves a live flow on with `pkt`, whose key is oriented as `kdir`.
 #[inline(always)]
-fn advance(e: &mut CtEntry, pkt: &Packet, dir: Direction, now: u64) {
+fn advance(e: &mut CtEntry, pkt: &Packet, kdir: Direction, now: u64) {
     e.last_seen = now;
-    let reply = dir as u8 != e.origin;
+    let reply = kdir as u8 != e.origin;
     if pkt.proto == IPPROTO_TCP {
         if pkt.tcp_flags & TCP_RST != 0 {
             e.state = CtState::TcpClosed as u8;
@@ -135,7 +177,7 @@ const MODE_BUILTIN: u8 = 3;
 /// branches teach the verifier about those fields must not reach the
 /// caller's copy, or the classifier would be verified once per branch.
 #[inline(always)]
-fn prepare(dir: Direction) -> Result<(), Decision> {
+fn prepare(dir: Direction, ifindex: u32, oifindex: u32) -> Result<(), Decision> {
     let Some(slot) = SCRATCH.get_ptr_mut(0) else {
         return Ok(());
     };
@@ -143,6 +185,8 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
     let slot = unsafe { &mut *slot };
     slot.dir = dir as u8;
     slot.mode = MODE_STATELESS;
+    slot.ifindex = ifindex;
+    slot.oifindex = oifindex;
     let Some(cfg) = CONFIG.get(0) else {
         return Ok(());
     };
@@ -162,10 +206,93 @@ fn prepare(dir: Direction) -> Result<(), Decision> {
     Ok(())
 }
 
+/// What a flow table entry says about a packet of its flow.
+enum Hit {
+    /// Timed out, or a new SYN on a closed flow: as if there were none.
+    Gone,
+    /// Live and decided under the current rules: this is the answer.
+    Decided(Decision),
+    /// Live, but the rules changed since: decide its opening packet again.
+    Stale,
+}
+
+/// Checks the entry `e` of `pkt`'s flow (key oriented as `kdir`) at
+/// `now`; a packet it decides moves the flow on.
+#[inline(always)]
+fn check(e: &mut CtEntry, pkt: &Packet, kdir: Direction, cfg: &Config, now: u64) -> Hit {
+    let generation = cfg.generation;
+    let timeout = u64::from(cfg.ct_timeout_s[(e.state & 7) as usize]) * 1_000_000_000;
+    let alive = now.wrapping_sub(e.last_seen) <= timeout;
+    // A new SYN on a closing or closed flow starts over.
+    let restart = pkt.proto == IPPROTO_TCP
+        && pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+        && e.state >= CtState::TcpClosing as u8;
+    if !alive || restart {
+        return Hit::Gone;
+    }
+    // Flows a built-in rule opened are not the user rules' business.
+    if e.rule_id == CT_BUILTIN {
+        e.generation = generation;
+    }
+    if e.generation != generation {
+        return Hit::Stale;
+    }
+    if e.state == CtState::Denied as u8 {
+        e.last_seen = now;
+        let rule = (e.rule_id != CT_NO_RULE).then_some(e.rule_id);
+        return Hit::Decided(Decision {
+            verdict: Verdict::Drop,
+            reason: if rule.is_some() {
+                Reason::Rule
+            } else {
+                Reason::Policy
+            },
+            rule,
+            reject: false,
+            limit: false,
+        });
+    }
+    advance(e, pkt, kdir, now);
+    Hit::Decided(Decision {
+        verdict: Verdict::Pass,
+        reason: Reason::Established,
+        rule: None,
+        reject: false,
+        limit: false,
+    })
+}
+
+/// The fast path of a received packet, before the route lookup: a packet
+/// of one of the host's own live flows, decided under the current rules,
+/// gets its answer here without asking the FIB (a forwarded packet's
+/// destination is never the host's, so it never meets the host's flows).
+/// None: look further (no such flow, or it must be decided again).
+#[inline(always)]
+pub fn fast() -> Option<Decision> {
+    let slot = SCRATCH.get(0)?;
+    let cfg = CONFIG.get(0)?;
+    let pkt = &slot.pkt;
+    if cfg.flags & CONFIG_CONNTRACK == 0
+        || pkt.fragment != 0
+        || (pkt.has_ports == 0 && !is_echo(pkt))
+        || (pkt.proto == IPPROTO_TCP && !tcp_flags_valid(pkt.tcp_flags))
+    {
+        return None;
+    }
+    let e = CONNTRACK.get_ptr_mut(&key_of(pkt, Direction::In, CT_ZONE_HOST))?;
+    // SAFETY: as in `track`.
+    let e = unsafe { &mut *e };
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    match check(e, pkt, Direction::In, cfg, now) {
+        Hit::Decided(d) => Some(d),
+        Hit::Gone | Hit::Stale => None,
+    }
+}
+
 /// The flow part of [`prepare`] for a packet that can belong to a flow.
 #[inline(always)]
 fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Decision> {
-    let generation = cfg.generation;
     let pkt = &slot.pkt;
     if pkt.proto == IPPROTO_TCP && !tcp_flags_valid(pkt.tcp_flags) {
         return Err(Decision {
@@ -177,7 +304,8 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
         });
     }
     slot.mode = MODE_NEW;
-    let key = key_of(pkt, dir);
+    let (kdir, zone) = orient(pkt, dir);
+    let key = key_of(pkt, kdir, zone);
     let Some(e) = CONNTRACK.get_ptr_mut(&key) else {
         return Ok(());
     };
@@ -186,53 +314,28 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
     let e = unsafe { &mut *e };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let timeout = u64::from(cfg.ct_timeout_s[(e.state & 7) as usize]) * 1_000_000_000;
-    let alive = now.wrapping_sub(e.last_seen) <= timeout;
-    // A new SYN on a closing or closed flow starts over.
-    let restart = pkt.proto == IPPROTO_TCP
-        && pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
-        && e.state >= CtState::TcpClosing as u8;
-    if !alive || restart {
-        return Ok(());
-    }
-    // Flows a built-in rule opened are not the user rules' business.
-    if e.rule_id == CT_BUILTIN {
-        e.generation = generation;
-    }
-    if e.generation == generation {
-        if e.state == CtState::Denied as u8 {
-            e.last_seen = now;
-            let rule = (e.rule_id != CT_NO_RULE).then_some(e.rule_id);
-            return Err(Decision {
-                verdict: Verdict::Drop,
-                reason: if rule.is_some() {
-                    Reason::Rule
-                } else {
-                    Reason::Policy
-                },
-                rule,
-                reject: false,
-                limit: false,
-            });
-        }
-        advance(e, pkt, dir, now);
-        return Err(Decision {
-            verdict: Verdict::Pass,
-            reason: Reason::Established,
-            rule: None,
-            reject: false,
-            limit: false,
-        });
+    match check(e, pkt, kdir, cfg, now) {
+        Hit::Gone => return Ok(()),
+        Hit::Decided(d) => return Err(d),
+        Hit::Stale => {}
     }
     // The rules changed since the flow was decided: decide its opening
-    // packet again, in the direction it was opened.
+    // packet again, in the direction it was opened (a forwarded one stays
+    // forwarded, between the same interfaces the other way round when this
+    // packet goes against it).
     let origin = if e.origin == Direction::Out as u8 {
         Direction::Out
     } else {
         Direction::In
     };
     to_opening(&mut slot.pkt, &key, origin);
-    slot.dir = origin as u8;
+    if zone == CT_ZONE_HOST {
+        slot.dir = origin as u8;
+    } else if origin != kdir {
+        let i = slot.ifindex;
+        slot.ifindex = slot.oifindex;
+        slot.oifindex = i;
+    }
     slot.mode = MODE_RECHECK;
     Ok(())
 }
@@ -246,7 +349,8 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
     let generation = CONFIG.get(0).map_or(0, |c| c.generation);
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let key = key_of(pkt, dir);
+    let (kdir, zone) = orient(pkt, dir);
+    let key = key_of(pkt, kdir, zone);
     let pass = d.verdict == Verdict::Pass;
     if mode == MODE_RECHECK {
         if let Some(e) = CONNTRACK.get_ptr_mut(&key) {
@@ -267,7 +371,7 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
                     CtState::IcmpEcho as u8
                 };
             } else {
-                advance(e, pkt, dir, now);
+                advance(e, pkt, kdir, now);
             }
         }
         return;
@@ -282,7 +386,7 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
                 d.rule.unwrap_or(CT_NO_RULE)
             },
             state: state as u8,
-            origin: dir as u8,
+            origin: kdir as u8,
             _pad: [0; 2],
         };
         // A full table evicts its least recently used flow; if the insert
@@ -292,11 +396,11 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
 }
 
 /// Decides `pkt` (just written to the scratch slot by
-/// [`scratch::launder`]) seen in `dir` on `ifindex`, tracking flows when
-/// enabled.
+/// [`scratch::launder`]) seen in `dir` on `ifindex` (forwarded: coming in
+/// on `ifindex`, going out on `oifindex`), tracking flows when enabled.
 #[inline(always)]
-pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
-    if let Err(d) = prepare(dir) {
+pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Decision {
+    if let Err(d) = prepare(dir, ifindex, oifindex) {
         return d;
     }
     // Read back from the map, the classifier's input looks the same to
@@ -321,7 +425,12 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
             limit: false,
         }
     } else {
-        policy::decide(&slot.pkt, usize::from(slot.dir), ifindex)
+        policy::decide(
+            &slot.pkt,
+            usize::from(slot.dir),
+            slot.ifindex,
+            slot.oifindex,
+        )
     };
     // `limit`: a new connection over the rate is refused.
     let d = if d.limit && mode == MODE_NEW && opens(pkt).is_some() && limit::over(pkt, dir) {
@@ -337,4 +446,67 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32) -> Decision {
     };
     finish(pkt, dir, mode, &d);
     d
+}
+
+/// True when the IPv4 ICMP error in the scratch slot (frame between
+/// `start` and `end`) quotes a packet of a live flow that is not cut: one
+/// the host received (a port-unreachable for a datagram the rules let in)
+/// or forwarded (a router's time-exceeded or fragmentation-needed).
+/// Reads the slot, not the caller's copy (see [`prepare`]).
+#[inline(always)]
+pub fn related(start: usize, end: usize) -> bool {
+    let (Some(slot), Some(cfg)) = (SCRATCH.get(0), CONFIG.get(0)) else {
+        return false;
+    };
+    let p = &slot.pkt;
+    if cfg.flags & CONFIG_CONNTRACK == 0
+        || p.family != Family::V4 as u8
+        || p.proto != IPPROTO_ICMP
+        || p.fragment != 0
+        || !matches!(p.icmp_type, 3 | 11 | 12)
+    {
+        return false;
+    }
+    // The quoted IPv4 header (without options) and 8 bytes of its payload.
+    let inner = start + (usize::from(p.l4_off) & 0x3ff) + 8;
+    if inner + 28 > end {
+        return false;
+    }
+    // SAFETY: 28 bytes inside the frame, checked above.
+    let h = unsafe { *(inner as *const [u8; 28]) };
+    if h[0] != 0x45 {
+        return false;
+    }
+    let mut q = Packet {
+        family: Family::V4 as u8,
+        proto: h[9],
+        ..Packet::default()
+    };
+    q.src[0] = u32::from_ne_bytes([h[12], h[13], h[14], h[15]]);
+    q.dst[0] = u32::from_ne_bytes([h[16], h[17], h[18], h[19]]);
+    if q.proto == IPPROTO_TCP || q.proto == IPPROTO_UDP {
+        q.has_ports = 1;
+        q.sport = u16::from_be_bytes([h[20], h[21]]);
+        q.dport = u16::from_be_bytes([h[22], h[23]]);
+    } else if q.proto == IPPROTO_ICMP && (h[20] == 8 || h[20] == 0) {
+        q.icmp_id = u16::from_be_bytes([h[24], h[25]]);
+    } else {
+        return false;
+    }
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let live = |key: &CtKey| match CONNTRACK.get_ptr(key) {
+        Some(e) => {
+            // SAFETY: a value pointer returned by the lookup helper.
+            let e = unsafe { &*e };
+            let timeout = u64::from(cfg.ct_timeout_s[(e.state & 7) as usize]) * 1_000_000_000;
+            e.state != CtState::Denied as u8 && now.wrapping_sub(e.last_seen) <= timeout
+        }
+        None => false,
+    };
+    if live(&key_of(&q, Direction::In, CT_ZONE_HOST)) {
+        return true;
+    }
+    let (kdir, zone) = orient(&q, Direction::Fwd);
+    live(&key_of(&q, kdir, zone))
 }

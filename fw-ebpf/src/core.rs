@@ -22,9 +22,18 @@ pub enum Answer {
 
 /// Classifies the frame between `start` and `end` seen in direction `dir` on
 /// interface `ifindex`, counts it, and returns the verdict, and for a drop
-/// how a drop may be answered on the wire.
+/// how a drop may be answered on the wire. `forwarded_to` says which
+/// interface a received packet (in the scratch slot by then) will be
+/// forwarded out of (0: it is for the host); a forwarded packet is decided
+/// in direction `Fwd`.
 #[inline(always)]
-pub fn run(start: usize, end: usize, dir: Direction, ifindex: u32) -> (Verdict, Answer) {
+pub fn run(
+    start: usize,
+    end: usize,
+    dir: Direction,
+    ifindex: u32,
+    forwarded_to: impl FnOnce() -> u32,
+) -> (Verdict, Answer) {
     let len = (end - start) as u64;
     match parse::parse(start, end) {
         Parsed::Ip(pkt) => {
@@ -33,21 +42,26 @@ pub fn run(start: usize, end: usize, dir: Direction, ifindex: u32) -> (Verdict, 
                 stats::count(Reason::NoRuleset, dir, Verdict::Pass, None, len);
                 return (Verdict::Pass, Answer::None);
             };
-            let d = conntrack::filter(&pkt, dir, ifindex);
-            let reason = if pkt.fragment != 0 && matches!(d.reason, Reason::Rule | Reason::Policy) {
-                Reason::Fragment
+            // Received packets of the host's own live flows first: no
+            // route lookup for them.
+            if dir == Direction::In
+                && let Some(d) = conntrack::fast()
+            {
+                stats::count(d.reason, dir, d.verdict, d.rule, len);
+                return (d.verdict, Answer::None);
+            }
+            // Two copies of what follows, each with its direction known
+            // at compile time: one direction unknown to the verifier would
+            // split every test of it in two (it ran out of its budget).
+            let oifindex = forwarded_to();
+            if oifindex != 0 {
+                decide(&pkt, Direction::Fwd, ifindex, oifindex, len)
+            } else if dir == Direction::Out && conntrack::related(start, end) {
+                stats::count(Reason::Related, dir, Verdict::Pass, None, len);
+                (Verdict::Pass, Answer::None)
             } else {
-                d.reason
-            };
-            stats::count(reason, dir, d.verdict, d.rule, len);
-            // As ufw: a `reject` rule answers TCP with a reset, the reject
-            // policy and `limit` with ICMP port-unreachable.
-            let answer = match (d.reject, d.reason) {
-                (false, _) => Answer::None,
-                (true, Reason::Rule) => Answer::ResetOrIcmp,
-                (true, _) => Answer::Icmp,
-            };
-            (d.verdict, answer)
+                decide(&pkt, dir, ifindex, 0, len)
+            }
         }
         Parsed::Pass(reason) => {
             stats::count(reason, dir, Verdict::Pass, None, len);
@@ -58,4 +72,30 @@ pub fn run(start: usize, end: usize, dir: Direction, ifindex: u32) -> (Verdict, 
             (Verdict::Drop, Answer::None)
         }
     }
+}
+
+/// Decides and counts a parsed packet (see [`run`]).
+#[inline(always)]
+fn decide(
+    pkt: &parse::Packet,
+    dir: Direction,
+    ifindex: u32,
+    oifindex: u32,
+    len: u64,
+) -> (Verdict, Answer) {
+    let d = conntrack::filter(pkt, dir, ifindex, oifindex);
+    let reason = if pkt.fragment != 0 && matches!(d.reason, Reason::Rule | Reason::Policy) {
+        Reason::Fragment
+    } else {
+        d.reason
+    };
+    stats::count(reason, dir, d.verdict, d.rule, len);
+    // As ufw: a `reject` rule answers TCP with a reset, the reject policy
+    // and `limit` with ICMP port-unreachable.
+    let answer = match (d.reject, d.reason) {
+        (false, _) => Answer::None,
+        (true, Reason::Rule) => Answer::ResetOrIcmp,
+        (true, _) => Answer::Icmp,
+    };
+    (d.verdict, answer)
 }

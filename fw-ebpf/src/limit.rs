@@ -11,8 +11,8 @@ use crate::{
     parse::Packet,
 };
 
-/// Records a new connection of `pkt`'s peer (the source of an incoming
-/// packet, the destination of an outgoing one) and says whether it is
+/// Records a new connection of `pkt`'s peer (the source of an incoming or
+/// forwarded packet, the destination of an outgoing one) and says whether it is
 /// over the rate: the one that makes `limit_hits` within `limit_window_s`.
 #[inline(always)]
 pub fn over(pkt: &Packet, dir: Direction) -> bool {
@@ -23,10 +23,10 @@ pub fn over(pkt: &Packet, dir: Direction) -> bool {
     let key = LimitKey {
         family: pkt.family,
         _pad: [0; 3],
-        addr: if dir == Direction::In {
-            pkt.src
-        } else {
+        addr: if dir == Direction::Out {
             pkt.dst
+        } else {
+            pkt.src
         },
     };
     // SAFETY: a helper without arguments.

@@ -8,11 +8,11 @@
 //! See `fw_common::rules` for the layout.
 
 use fw_common::{
-    Action, Direction, Family, Reason, Verdict,
+    Action, Family, Reason, Verdict,
     rules::{
-        Filter, KeyV4, KeyV6, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE,
-        SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_absent, filter_hash_v4, filter_hash_v6_parts,
-        filter_slot, fingerprint, list_index, shape_id, small_fields,
+        Filter, KeyV4, KeyV6, LISTS, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT,
+        SHAPE_IFACE, SHAPE_OIFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_absent,
+        filter_hash_v4, filter_hash_v6_parts, filter_slot, fingerprint, shape_id, small_fields,
     },
 };
 
@@ -42,6 +42,7 @@ struct Probe {
     sport_class: u16,
     dport_class: u16,
     ifindex: u32,
+    oifindex: u32,
     /// 1 when the packet has no ports (shapes naming ports cannot match).
     no_ports: u32,
 }
@@ -91,11 +92,13 @@ const NO_RULESET: Decision = Decision {
 /// Decides the packet against the live rule set.
 #[inline(always)]
 ///
-/// `dir` is the [`Direction`] as a number (0 in, 1 out): connection tracking
-/// may ask for either direction, and a value the verifier does not know
-/// keeps one path through the classifier (a `Direction` would be two).
-pub fn decide(pkt: &Packet, dir: usize, ifindex: u32) -> Decision {
-    let dir = dir & 1;
+/// `dir` is the [`fw_common::Direction`] as a number (0 in, 1 out, 2 forwarded):
+/// connection tracking may ask for any direction, and a value the verifier
+/// does not know keeps one path through the classifier (a `Direction`
+/// would be three). `ifindex` is the interface `in on` / `out on` match;
+/// forwarded, `oifindex` is the outgoing one (0 otherwise).
+pub fn decide(pkt: &Packet, dir: usize, ifindex: u32, oifindex: u32) -> Decision {
+    let dir = dir & 3;
     let Some(cfg) = CONFIG.get(0) else {
         return NO_RULESET;
     };
@@ -121,6 +124,7 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32) -> Decision {
         sport_class: hdr.sport_class[pkt.sport as usize],
         dport_class: hdr.dport_class[pkt.dport as usize],
         ifindex,
+        oifindex,
         no_ports: u32::from(pkt.has_ports ^ 1) & 1,
     };
     let mut best = Best(Best::NONE);
@@ -181,6 +185,7 @@ struct KeyBase {
     sport_class: u16,
     dport_class: u16,
     ifindex: u32,
+    oifindex: u32,
 }
 
 /// One family's entries: builds the key of a shape from the packet, tries
@@ -207,6 +212,7 @@ impl Table for V4<'_> {
             sport_class: base.sport_class,
             dport_class: base.dport_class,
             ifindex: base.ifindex,
+            oifindex: base.oifindex,
             src: self.pkt.src[0] & d.src_mask[0],
             dst: self.pkt.dst[0] & d.dst_mask[0],
         };
@@ -243,7 +249,13 @@ impl Table for V6<'_> {
             p.dst[2] & m.dst_mask[2],
             p.dst[3] & m.dst_mask[3],
         ];
-        let small = small_fields(base.proto, base.sport_class, base.dport_class, base.ifindex);
+        let small = small_fields(
+            base.proto,
+            base.sport_class,
+            base.dport_class,
+            base.ifindex,
+            base.oifindex,
+        );
         let hash = filter_hash_v6_parts(&src, &dst, small);
         if absent(self.filter, d, hash) {
             return None;
@@ -255,6 +267,7 @@ impl Table for V6<'_> {
             sport_class: base.sport_class,
             dport_class: base.dport_class,
             ifindex: base.ifindex,
+            oifindex: base.oifindex,
             fp: fingerprint(hash),
         };
         let e = self.inner.get_ptr(&key)?;
@@ -277,7 +290,7 @@ impl Table for V6<'_> {
 /// Walks the shapes of the probe's list, looking each up in `table`.
 #[inline(always)]
 fn search<T: Table>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, table: &T) {
-    let list = &hdr.lists[probe.list & 3];
+    let list = &hdr.lists[probe.list & (LISTS - 1)];
     let count = list.count as usize;
     for i in 0..MAX_SHAPES {
         let d = &list.shapes[i];
@@ -301,7 +314,7 @@ fn search<T: Table>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, table: 
             continue;
         }
         let base = KeyBase {
-            shape: shape_id(probe.list & 3, i),
+            shape: shape_id(probe.list & (LISTS - 1), i),
             proto: if f & SHAPE_PROTO != 0 { probe.proto } else { 0 },
             sport_class: if f & SHAPE_SPORT != 0 {
                 probe.sport_class
@@ -318,6 +331,9 @@ fn search<T: Table>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, table: 
             } else {
                 0
             },
+            // Masked, not branched on: a branch per field and shape would
+            // multiply the verifier's paths.
+            oifindex: probe.oifindex & 0u32.wrapping_sub((f / SHAPE_OIFACE) & 1),
         };
         best.offer(table.lookup(d, &base));
     }

@@ -1,19 +1,27 @@
-//! `reject` on the wire (XDP ingress): a TCP packet gets a RST back, built
-//! in place from the packet itself and sent with `XDP_TX` (RFC 9293: if
-//! the offending segment has ACK, the RST takes its acknowledgment number
-//! as sequence number; otherwise it acknowledges the segment).
+//! `reject` on the wire: a TCP packet gets a RST back, built in place from
+//! the packet itself (RFC 9293: if the offending segment has ACK, the RST
+//! takes its acknowledgment number as sequence number; otherwise it
+//! acknowledges the segment).
 //!
 //! Other packets get an ICMP (ICMPv6) port-unreachable quoting their IP
 //! header and first 8 bytes, as ufw's `REJECT` sends; so does TCP under the
 //! reject policy and `limit`, as with ufw.
+//!
+//! Both hooks answer: XDP ingress sends the answer back out of the
+//! interface with `XDP_TX` (to the remote sender); TC egress turns the
+//! host's own packet into the answer and hands it to the same interface's
+//! receive path (`bpf_redirect` with `BPF_F_INGRESS`), so the local sender
+//! gets its error at once (`ECONNREFUSED`), as with ufw's `reject out`.
+//! [`Frame`] is the part that differs: how a hook grows and trims a frame.
 //!
 //! Handled: IPv4 without options and IPv6 without extension headers; the
 //! RST also with up to two VLAN tags, the ICMP answer without tags. Never
 //! answered: a RST, an ICMP message, a non-first fragment. Those drop.
 
 use aya_ebpf::{
-    helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
-    programs::XdpContext,
+    bindings::bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
+    helpers::{bpf_skb_change_tail, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    programs::{TcContext, XdpContext},
 };
 use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP};
 use fw_common::{
@@ -22,6 +30,68 @@ use fw_common::{
 };
 
 use crate::maps::SCRATCH;
+
+/// A frame a hook can rewrite: its bounds, and how it grows in front of
+/// the IP header and is trimmed.
+pub trait Frame {
+    /// Start of the frame (re-read after every resize).
+    fn data(&self) -> usize;
+    /// End of the frame.
+    fn data_end(&self) -> usize;
+    /// Makes `n` bytes of room between the Ethernet header and the IP
+    /// header: afterwards the frame starts with an Ethernet header (where
+    /// the old one is: its offset from the start is returned) and the old
+    /// IP header follows at `14 + n`. None when it cannot.
+    fn grow(&self, n: u32) -> Option<usize>;
+    /// Sets the frame's length to `len` bytes (only ever shorter).
+    fn set_len(&self, len: u32) -> bool;
+}
+
+impl Frame for XdpContext {
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+    #[inline(always)]
+    fn grow(&self, n: u32) -> Option<usize> {
+        // In front of the whole frame: the old Ethernet header moves to n.
+        // SAFETY: the helper checks the headroom.
+        (unsafe { bpf_xdp_adjust_head(self.ctx, -(n as i32)) } == 0).then_some(n as usize)
+    }
+    #[inline(always)]
+    fn set_len(&self, len: u32) -> bool {
+        let have = (XdpContext::data_end(self) - XdpContext::data(self)) as i32;
+        // SAFETY: the helper checks the frame; a negative delta only shrinks.
+        len as i32 == have || unsafe { bpf_xdp_adjust_tail(self.ctx, len as i32 - have) } == 0
+    }
+}
+
+impl Frame for TcContext {
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+    #[inline(always)]
+    fn grow(&self, n: u32) -> Option<usize> {
+        // Room after the MAC header: the Ethernet header stays at 0.
+        self.adjust_room(n as i32, BPF_ADJ_ROOM_MAC, 0).ok()?;
+        // The new headers and the quote (as long as the room) must be in
+        // the linear part.
+        let want = 14 + 2 * n;
+        let len = self.len();
+        self.pull_data(if len < want { len } else { want }).ok()?;
+        Some(0)
+    }
+    #[inline(always)]
+    fn set_len(&self, len: u32) -> bool {
+        // SAFETY: the skb of this invocation; the helper checks the length.
+        unsafe { bpf_skb_change_tail(self.skb.skb, len, 0) == 0 }
+    }
+}
 
 #[inline(always)]
 fn be16(p: usize) -> u16 {
@@ -81,7 +151,7 @@ fn fold(mut s: u32) -> u16 {
 /// `reset` says so, else (and for everything but ICMP errors' kin) with
 /// ICMP / ICMPv6 port-unreachable. False when it cannot be answered.
 #[inline(always)]
-pub fn answer(ctx: &XdpContext, reset: bool) -> bool {
+pub fn answer<F: Frame>(ctx: &F, reset: bool) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };
@@ -93,9 +163,9 @@ pub fn answer(ctx: &XdpContext, reset: bool) -> bool {
         return false;
     }
     if p.family == Family::V6 as u8 {
-        port_unreachable::<true>(ctx)
+        port_unreachable::<F, true>(ctx)
     } else {
-        port_unreachable::<false>(ctx)
+        port_unreachable::<F, false>(ctx)
     }
 }
 
@@ -105,7 +175,7 @@ pub fn answer(ctx: &XdpContext, reset: bool) -> bool {
 /// header and first 8 bytes (RFC 792 / RFC 4443).
 /// `V6` is a constant so that every offset below is one to the verifier.
 #[inline(always)]
-fn port_unreachable<const V6: bool>(ctx: &XdpContext) -> bool {
+fn port_unreachable<F: Frame, const V6: bool>(ctx: &F) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };
@@ -114,35 +184,35 @@ fn port_unreachable<const V6: bool>(ctx: &XdpContext) -> bool {
     if p.l3_off != 14 || p.l4_off != if v6 { 54 } else { 34 } {
         return false;
     }
-    // New IP header and ICMP header in front; the old frame (with its
-    // Ethernet header) follows.
+    // Room for the new IP header and ICMP header in front of the old IP
+    // header, which (with the first 8 bytes after it) becomes the quote.
     let grow: i32 = if v6 { 48 } else { 28 };
-    // SAFETY: the helper checks the headroom.
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -grow) } != 0 {
+    let Some(old) = ctx.grow(grow as u32) else {
         return false;
-    }
+    };
+    let old = old & 63;
     let start = ctx.data();
     let end = ctx.data_end();
     let quote = if v6 { 48 } else { 28 };
     let total = 14 + grow as usize + quote;
-    if start + total > end {
+    if start + total > end || start + old + 14 > end {
         return false;
     }
-    let old = start + grow as usize;
-    // Ethernet: back to the sender.
-    // SAFETY: all offsets below are inside `start .. start + total`,
-    // checked above; the old Ethernet header is at `old`.
+    let old = start + old;
+    // Ethernet: back to the sender (the old header may be this one).
+    // SAFETY: all offsets below are inside the frame, checked above; the
+    // old Ethernet header is at `old`.
     unsafe {
-        *(start as *mut [u8; 6]) = *((old + 6) as *const [u8; 6]);
-        *((start + 6) as *mut [u8; 6]) = *(old as *const [u8; 6]);
-        *((start + 12) as *mut [u8; 2]) = *((old + 12) as *const [u8; 2]);
+        let dst = *(old as *const [u8; 6]);
+        let src = *((old + 6) as *const [u8; 6]);
+        let ty = *((old + 12) as *const [u8; 2]);
+        *(start as *mut [u8; 6]) = src;
+        *((start + 6) as *mut [u8; 6]) = dst;
+        *((start + 12) as *mut [u8; 2]) = ty;
     }
-    // The old IP header (the quote) starts at `old + 14`, which is right
-    // after the new IP and ICMP headers: it is already in place.
-    let want = (14 + grow as usize + quote) as i32;
-    let have = (end - start) as i32;
-    // SAFETY: a negative delta only shrinks.
-    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, want - have) } != 0 {
+    // The old IP header (the quote) is right after the new IP and ICMP
+    // headers: it is already in place. Trim what follows the quote.
+    if !ctx.set_len((14 + grow as usize + quote) as u32) {
         return false;
     }
     let start = ctx.data();
@@ -194,7 +264,7 @@ fn port_unreachable<const V6: bool>(ctx: &XdpContext) -> bool {
 /// Turns the TCP packet in the frame into the RST that answers it. False
 /// when this packet cannot be answered (it is then dropped).
 #[inline(always)]
-fn tcp_reset(ctx: &XdpContext) -> bool {
+fn tcp_reset<F: Frame>(ctx: &F) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };
@@ -238,10 +308,7 @@ fn tcp_reset(ctx: &XdpContext) -> bool {
         (0, seq.wrapping_add(seg_len), TCP_RST | TCP_ACK)
     };
     // Keep the headers only.
-    let want = (l4 + 20) as i32;
-    let have = (ctx.data_end() - start) as i32;
-    // SAFETY: the helper checks the frame; a negative delta only shrinks.
-    if want != have && unsafe { bpf_xdp_adjust_tail(ctx.ctx, want - have) } != 0 {
+    if !ctx.set_len((l4 + 20) as u32) {
         return false;
     }
     let start = ctx.data();

@@ -281,6 +281,29 @@ pub fn udp_delivered(ns: &Netns, to: SocketAddr, count: usize, rx: &UdpSocket) -
     got
 }
 
+/// One datagram from a connected UDP socket in `ns` to `to`, then one
+/// receive (at most 800 ms): the answer's length, or the error the socket
+/// reports (`ConnectionRefused` when an ICMP port-unreachable came back,
+/// `WouldBlock` / `TimedOut` on silence).
+///
+/// # Errors
+/// The socket's error kind.
+///
+/// # Panics
+/// When the socket cannot be made.
+pub fn udp_ask(ns: &Netns, to: SocketAddr) -> Result<usize, ErrorKind> {
+    ns.run(move || {
+        let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let s = UdpSocket::bind(bind).expect("udp");
+        s.connect(to).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_millis(800)))
+            .expect("timeout");
+        let _ = s.send(b"fw test question");
+        let mut buf = [0u8; 64];
+        s.recv(&mut buf).map_err(|e| e.kind())
+    })
+}
+
 /// `ping -c 1` from `ns` to `addr` (one echo request, one second to
 /// answer): true when the reply came back.
 ///

@@ -150,6 +150,7 @@ impl Pkt {
         PacketMeta {
             dir,
             ifindex: TEST_IFINDEX,
+            oifindex: 0,
             proto: self.l4.proto(),
             src: self.src,
             dst: self.dst,

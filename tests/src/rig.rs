@@ -5,7 +5,8 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use aya::programs::{SchedClassifier, TestRun as _, TestRunOptions, Xdp};
+use crate::netns::{Netns, sh};
+use aya::programs::{SchedClassifier, TestRun, TestRunOptions, TestRunResult, Xdp};
 use aya_obj::programs::XdpAttachType;
 use fw_common::{
     Direction, Reason, Verdict,
@@ -17,7 +18,7 @@ use fw_ctl::{
     rule::{
         Action, Family, StoredRule,
         compile::{Compiled, Defaults, compile},
-        parse::{NoServices, parse_rule},
+        parse::{NoApps, NoServices, parse_rule_with},
     },
 };
 
@@ -33,6 +34,9 @@ pub const XDP_TX: u32 = 3;
 pub const TC_PASS: i32 = -1;
 /// TC_ACT_SHOT.
 pub const TC_DROP: i32 = 2;
+/// TC_ACT_REDIRECT (`reject out`: the answer goes to the host's receive
+/// path).
+pub const TC_REDIRECT: i32 = 7;
 
 /// The interface index BPF_PROG_TEST_RUN reports (the loopback device).
 pub const TEST_IFINDEX: u32 = 1;
@@ -48,6 +52,85 @@ pub fn test_ifaces(name: &str) -> Vec<u32> {
     }
 }
 
+/// A namespace that forwards, where the rig decides forwarded packets:
+/// two veth interfaces (their peers stay in the namespace), `fwin0` (192.0.2.1/24, 2001:db8:1::1/64) and
+/// `fwout0` (198.51.100.1/24, 2001:db8:2::1/64), forwarding on and the
+/// default routes out of `fwout0`. A packet "received" on `fwin0` for any
+/// address but the router's own is forwarded out of `fwout0`; one for
+/// 192.0.2.1 is for the router itself.
+pub struct Router {
+    /// The namespace.
+    pub ns: Netns,
+    /// `fwin0`'s index.
+    pub ifin: u32,
+    /// `fwout0`'s index.
+    pub ifout: u32,
+}
+
+impl Router {
+    /// Creates the namespace.
+    ///
+    /// # Panics
+    /// When a command fails.
+    #[must_use]
+    pub fn new() -> Self {
+        let ns = Netns::new("router");
+        for (name, v4, v6) in [
+            ("fwin0", "192.0.2.1/24", "2001:db8:1::1/64"),
+            ("fwout0", "198.51.100.1/24", "2001:db8:2::1/64"),
+        ] {
+            let peer = format!("{name}p");
+            ns.ip(&["link", "add", name, "type", "veth", "peer", "name", &peer]);
+            ns.ip(&["link", "set", &peer, "up"]);
+            ns.ip(&["addr", "add", v4, "dev", name]);
+            ns.ip(&["addr", "add", v6, "dev", name, "nodad"]);
+            ns.ip(&["link", "set", name, "up"]);
+        }
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.name,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ]);
+        ns.ip(&["route", "add", "default", "dev", "fwout0"]);
+        ns.ip(&["-6", "route", "add", "default", "dev", "fwout0"]);
+        let index = |name: &str| -> u32 {
+            let out = ns.ip(&["-o", "link", "show", name]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            text.split(':')
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .expect("ifindex")
+        };
+        let (ifin, ifout) = (index("fwin0"), index("fwout0"));
+        Self { ns, ifin, ifout }
+    }
+
+    /// Interface resolver: `fwin0`, `fwout0`, `fw+` (both), else
+    /// [`test_ifaces`].
+    #[must_use]
+    pub fn ifaces(&self, name: &str) -> Vec<u32> {
+        match name {
+            "fwin0" => vec![self.ifin],
+            "fwout0" => vec![self.ifout],
+            "fw+" => vec![self.ifin, self.ifout],
+            _ => test_ifaces(name),
+        }
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A data plane loaded from the embedded object under its own pin dir.
 pub struct Rig {
     /// The maps.
@@ -56,6 +139,8 @@ pub struct Rig {
     root: PathBuf,
     xdp: Xdp,
     tc: SchedClassifier,
+    /// Where `Direction::Fwd` packets are run, if set up.
+    pub router: Option<Router>,
 }
 
 impl Rig {
@@ -101,7 +186,17 @@ impl Rig {
             root,
             xdp,
             tc,
+            router: None,
         }
+    }
+
+    /// The same rig with a [`Router`]: `verdict(Direction::Fwd, ..)` runs
+    /// the XDP program as if the frame came in on the router's `fwin0`,
+    /// and rules may name its interfaces.
+    #[must_use]
+    pub fn with_router(mut self) -> Self {
+        self.router = Some(Router::new());
+        self
     }
 
     /// Compiles and installs `rules` (all counters fresh).
@@ -120,7 +215,47 @@ impl Rig {
     /// When compile fails.
     #[must_use]
     pub fn compile(&self, rules: &[StoredRule], defaults: Defaults) -> Compiled {
-        compile(rules, defaults, &test_ifaces).expect("compile")
+        match &self.router {
+            Some(r) => compile(rules, defaults, &|n| r.ifaces(n)).expect("compile"),
+            None => compile(rules, defaults, &test_ifaces).expect("compile"),
+        }
+    }
+
+    /// Runs the XDP program once on `frame` as received on interface
+    /// `ifindex` of the router's namespace (see [`Router`]).
+    ///
+    /// # Panics
+    /// Without a router, or when the test run fails.
+    #[must_use]
+    pub fn xdp_on(&self, ifindex: u32, frame: &[u8]) -> u32 {
+        self.xdp_on_timed(ifindex, frame, 1).0
+    }
+
+    /// As [`Self::xdp_on`], `repeat` times: the return value and the mean
+    /// ns per run.
+    ///
+    /// # Panics
+    /// Without a router, or when the test run fails.
+    #[must_use]
+    pub fn xdp_on_timed(&self, ifindex: u32, frame: &[u8], repeat: u32) -> (u32, f64) {
+        let router = self.router.as_ref().expect("a rig with_router");
+        let pin = self.pins.prog(PROG_XDP);
+        let frame = frame.to_vec();
+        router.ns.run(move || {
+            let xdp = Xdp::from_pin(pin, XdpAttachType::Interface).expect("xdp pin");
+            // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
+            // rx_queue_index, egress_ifindex (data_end must be the length).
+            let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
+            let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            let opts = TestRunOptions {
+                data_in: Some(&frame),
+                ctx_in: Some(&ctx),
+                repeat,
+                ..TestRunOptions::new()
+            };
+            let r = xdp.test_run(opts).expect("xdp test run");
+            (r.return_value, r.duration.as_nanos() as f64)
+        })
     }
 
     /// Runs the XDP program once on `frame`.
@@ -143,17 +278,7 @@ impl Rig {
     /// When the test run fails.
     #[must_use]
     pub fn xdp_out(&self, frame: &[u8]) -> (u32, Vec<u8>) {
-        let mut out = vec![0u8; frame.len() + 256];
-        let r = {
-            let opts = TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ..TestRunOptions::new()
-            };
-            self.xdp.test_run(opts).expect("xdp test run")
-        };
-        out.truncate(r.data_size_out as usize);
-        (r.return_value, out)
+        run_out(&self.xdp, frame)
     }
 
     /// Runs the TC egress program once on `frame`.
@@ -164,6 +289,35 @@ impl Rig {
     pub fn tc(&self, frame: &[u8]) -> i32 {
         let opts = TestRunOptions {
             data_in: Some(frame),
+            ..TestRunOptions::new()
+        };
+        self.tc.test_run(opts).expect("tc test run").return_value as i32
+    }
+
+    /// Runs the TC egress program once on `frame`; its return value and the
+    /// frame as the program left it.
+    ///
+    /// # Panics
+    /// When the test run fails.
+    #[must_use]
+    pub fn tc_out(&self, frame: &[u8]) -> (i32, Vec<u8>) {
+        let (r, out) = run_out(&self.tc, frame);
+        (r as i32, out)
+    }
+
+    /// Runs the TC egress program once on `frame` as if the host forwarded
+    /// it, received on interface `ingress_ifindex`.
+    ///
+    /// # Panics
+    /// When the test run fails.
+    #[must_use]
+    pub fn tc_forwarded(&self, frame: &[u8], ingress_ifindex: u32) -> i32 {
+        // struct __sk_buff up to `ifindex`: ingress_ifindex is at byte 36.
+        let mut ctx = [0u8; 44];
+        ctx[36..40].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            ctx_in: Some(&ctx),
             ..TestRunOptions::new()
         };
         self.tc.test_run(opts).expect("tc test run").return_value as i32
@@ -181,9 +335,18 @@ impl Rig {
             },
             Direction::Out => match self.tc(frame) {
                 TC_PASS => Verdict::Pass,
-                TC_DROP => Verdict::Drop,
+                // A `reject out` answered to the local sender.
+                TC_DROP | TC_REDIRECT => Verdict::Drop,
                 other => panic!("unexpected TC return {other}"),
             },
+            Direction::Fwd => {
+                let ifin = self.router.as_ref().expect("a rig with_router").ifin;
+                match self.xdp_on(ifin, frame) {
+                    XDP_PASS => Verdict::Pass,
+                    XDP_DROP | XDP_TX => Verdict::Drop,
+                    other => panic!("unexpected XDP return {other}"),
+                }
+            }
         }
     }
 
@@ -244,6 +407,25 @@ impl Rig {
     }
 }
 
+/// Runs `prog` once on `frame`: its return value and the frame as it left
+/// it (room for 256 bytes of growth).
+fn run_out<P>(prog: &P, frame: &[u8]) -> (u32, Vec<u8>)
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
+    let mut out = vec![0u8; frame.len() + 256];
+    let r = {
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..TestRunOptions::new()
+        };
+        prog.test_run(opts).expect("test run")
+    };
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
 impl Default for Rig {
     fn default() -> Self {
         Self::new()
@@ -268,7 +450,11 @@ pub fn rules(lines: &[&str]) -> Vec<StoredRule> {
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
     for line in lines {
-        let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        let mut words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        let forward = words[0] == "route";
+        if forward {
+            words.remove(0);
+        }
         let action = match words[0].as_str() {
             "allow" => Action::Allow,
             "deny" => Action::Deny,
@@ -276,8 +462,8 @@ pub fn rules(lines: &[&str]) -> Vec<StoredRule> {
             "limit" => Action::Limit,
             other => panic!("bad action {other}"),
         };
-        let p =
-            parse_rule(action, &words[1..], &NoServices).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let p = parse_rule_with(action, &words[1..], &NoServices, &NoApps, forward)
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
         for r in p.spec.expand() {
             if r.family == Family::V4 {
                 v4.push(r)

@@ -23,6 +23,7 @@ fn deny_in_allow_out() -> Defaults {
     Defaults {
         incoming: Action::Deny,
         outgoing: Action::Allow,
+        routed: Action::Deny,
     }
 }
 
@@ -111,6 +112,7 @@ fn flows_the_rules_allowed_in_pass_back_out_under_default_deny_outgoing() {
         Defaults {
             incoming: Action::Deny,
             outgoing: Action::Deny,
+            routed: Action::Deny,
         },
     );
     for (host, peer, _) in HOSTS {
@@ -144,6 +146,7 @@ fn invalid_tcp_flags_are_dropped_before_the_rules() {
         Defaults {
             incoming: Action::Allow,
             outgoing: Action::Allow,
+            routed: Action::Deny,
         },
     );
     for (host, peer, _) in HOSTS {
@@ -249,10 +252,11 @@ fn closed_flows_stop_passing_and_a_new_syn_is_decided_again() {
 #[test]
 fn ufws_built_in_rules_pass_what_they_name_and_nothing_else() {
     use fw_common::{Family, builtins::BUILTINS};
-    let mut rig = Rig::stateful();
+    let mut rig = Rig::stateful().with_router();
     let deny = Defaults {
         incoming: Action::Deny,
         outgoing: Action::Deny,
+        routed: Action::Deny,
     };
     rig.load(&[], deny);
     let packet = |b: &fw_common::builtins::Builtin, near_miss: bool| -> Pkt {
@@ -262,10 +266,12 @@ fn ufws_built_in_rules_pass_what_they_name_and_nothing_else() {
         } else {
             ("192.0.2.1", "198.51.100.7")
         };
-        let (src, dst) = if b.dir == Direction::In {
-            (peer, local)
-        } else {
-            (local, peer)
+        let (src, dst) = match b.dir {
+            Direction::In => (peer, local),
+            Direction::Out => (local, peer),
+            // Through the router: from its fwin0 side to beyond fwout0.
+            Direction::Fwd if v6 => ("2001:db8:1::7", "2001:db8:3::7"),
+            Direction::Fwd => ("192.0.2.7", "203.0.113.7"),
         };
         let mut p = match b.proto {
             1 => Pkt::new(src, dst, L4::Icmp(b.what as u8)),
@@ -293,7 +299,12 @@ fn ufws_built_in_rules_pass_what_they_name_and_nothing_else() {
         };
         // Echo requests are tracked: a distinct identifier per line keeps
         // each packet out of the others' flows.
-        p.echo_id = b.what + if b.dir == Direction::In { 0 } else { 1000 };
+        p.echo_id = b.what
+            + match b.dir {
+                Direction::In => 0,
+                Direction::Out => 1000,
+                Direction::Fwd => 2000,
+            };
         if near_miss {
             if b.text.contains("--hl-eq") {
                 p.hop_limit = 64;
@@ -332,8 +343,7 @@ fn ufws_built_in_rules_pass_what_they_name_and_nothing_else() {
             b.text
         );
     }
-    let plain = Rig::new();
-    let mut plain = plain;
+    let mut plain = Rig::new().with_router();
     plain.load(&[], deny);
     for b in BUILTINS {
         assert_eq!(
@@ -424,4 +434,82 @@ fn a_full_flow_table_evicts_old_flows_and_never_lets_new_ones_through() {
     // Full or not, what the rules deny stays denied.
     let unsolicited = Pkt::new(other, host, L4::Tcp(50000, 22));
     assert_eq!(inn(&rig, &unsolicited), Verdict::Drop);
+}
+
+/// conntrack's RELATED in ufw's before-output chain: under `default deny
+/// outgoing`, the ICMP port-unreachable the host sends for a datagram the
+/// rules let in passes (reason `related`); one quoting a packet of no flow
+/// meets the policy; without tracking there is no relation. IPv6 errors
+/// out are ufw's built-in rules (they pass either way).
+#[test]
+fn icmp_errors_about_tracked_flows_pass_out_under_default_deny_outgoing() {
+    let deny_both = Defaults {
+        incoming: Action::Deny,
+        outgoing: Action::Deny,
+        routed: Action::Deny,
+    };
+    // The host's answer to `p`: ICMP type 3 quoting its IP header + 8.
+    let unreachable = |p: &Pkt| {
+        let frame = p.bytes();
+        let mut e = Pkt::new(&p.dst.to_string(), &p.src.to_string(), L4::Icmp(3));
+        e.payload = frame[14..14 + 28].to_vec();
+        e
+    };
+    let mut rig = Rig::stateful();
+    rig.load(&rules(&["allow 5353/udp"]), deny_both);
+    let (host, peer, other) = HOSTS[0];
+    let datagram = Pkt::new(peer, host, L4::Udp(40000, 5353));
+    assert_eq!(inn(&rig, &datagram), Verdict::Pass);
+    let before = rig
+        .reason(Reason::Related, Direction::Out, Verdict::Pass)
+        .packets;
+    assert_eq!(out(&rig, &unreachable(&datagram)), Verdict::Pass, "related");
+    assert_eq!(
+        rig.reason(Reason::Related, Direction::Out, Verdict::Pass)
+            .packets,
+        before + 1
+    );
+    // Quoting a datagram of no flow (another peer, another port).
+    let stranger = Pkt::new(other, host, L4::Udp(40000, 5353));
+    assert_eq!(out(&rig, &unreachable(&stranger)), Verdict::Drop, "no flow");
+    let elsewhere = Pkt::new(peer, host, L4::Udp(40000, 5354));
+    assert_eq!(
+        out(&rig, &unreachable(&elsewhere)),
+        Verdict::Drop,
+        "no flow"
+    );
+    // A TCP flow too, and a flow cut by a rule change is no longer related.
+    rig.load(&rules(&["allow 5353/udp", "allow 22/tcp"]), deny_both);
+    let syn = Pkt::new(peer, host, L4::Tcp(40001, 22)).flags(SYN);
+    assert_eq!(inn(&rig, &syn), Verdict::Pass);
+    assert_eq!(
+        out(&rig, &unreachable(&syn)),
+        Verdict::Pass,
+        "related to TCP"
+    );
+    rig.load(&rules(&["allow 5353/udp"]), deny_both);
+    assert_eq!(inn(&rig, &syn.clone().flags(ACK)), Verdict::Drop, "cut");
+    assert_eq!(
+        out(&rig, &unreachable(&syn)),
+        Verdict::Drop,
+        "cut flows relate nothing"
+    );
+    // IPv6: ufw's before6.rules accept these errors out anyway.
+    let (host6, peer6, _) = HOSTS[1];
+    let mut e6 = Pkt::new(host6, peer6, L4::Icmpv6(1));
+    e6.payload = Pkt::new(peer6, host6, L4::Udp(40000, 9)).bytes()[14..14 + 48].to_vec();
+    assert_eq!(
+        out(&rig, &e6),
+        Verdict::Pass,
+        "ICMPv6 errors out are built in"
+    );
+    // Without tracking, no relation: the policy decides.
+    let mut plain = Rig::new();
+    plain.load(&rules(&["allow 5353/udp"]), deny_both);
+    assert_eq!(inn(&plain, &datagram), Verdict::Pass);
+    assert_eq!(
+        out(&plain, &unreachable(&datagram)),
+        Verdict::Drop,
+        "stateless"
+    );
 }

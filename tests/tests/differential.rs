@@ -25,7 +25,7 @@ use fw_ctl::{
 };
 use fw_tests::{
     packet::{Ext, L4, Pkt},
-    rig::{Rig, test_ifaces},
+    rig::Rig,
     workload::inbound,
 };
 use ipnet::IpNet;
@@ -139,7 +139,66 @@ fn port_set() -> impl Strategy<Value = PortSet> {
 }
 
 fn direction() -> impl Strategy<Value = Direction> {
-    prop_oneof![3 => Just(Direction::In), 2 => Just(Direction::Out)]
+    prop_oneof![
+        3 => Just(Direction::In),
+        2 => Just(Direction::Out),
+        1 => Just(Direction::Fwd),
+    ]
+}
+
+/// A destination the router rig forwards out of `fwout0` (its default
+/// route): IPv4 in 10/8 or 203/8, IPv6 in 2001:db8:0::/48 or fd00::/8
+/// (away from its connected prefixes and own addresses).
+fn beyond(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let mut o = v.octets();
+            if o[0] != 10 && o[0] != 203 {
+                o[0] = 10;
+            }
+            IpAddr::V4(Ipv4Addr::from(o))
+        }
+        IpAddr::V6(v) => {
+            let mut g = v.segments();
+            if g[0] >> 8 != 0xfd && (g[0], g[1], g[2]) != (0x2001, 0xdb8, 0) {
+                (g[0], g[1], g[2]) = (0x2001, 0xdb8, 0);
+            }
+            IpAddr::V6(Ipv6Addr::from(g))
+        }
+    }
+}
+
+/// A source the kernel forwards from: global unicast (multicast,
+/// broadcast, unspecified, loopback and link-local sources are never
+/// forwarded; the FIB lookup declines them too).
+fn unicast(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let mut o = v.octets();
+            if o[0] == 0 || o[0] == 127 || o[0] >= 224 {
+                o[0] = 192;
+            }
+            IpAddr::V4(Ipv4Addr::from(o))
+        }
+        IpAddr::V6(v) => {
+            let mut g = v.segments();
+            if g[0] >> 8 == 0xff || g[0] == 0 || g[0] & 0xffc0 == 0xfe80 {
+                g[0] = 0x2001;
+            }
+            IpAddr::V6(Ipv6Addr::from(g))
+        }
+    }
+}
+
+/// The router rig's interface names (route rules) and others.
+fn route_iface() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        5 => Just(None),
+        1 => Just(Some("fwin0".to_owned())),
+        1 => Just(Some("fwout0".to_owned())),
+        1 => Just(Some("fw+".to_owned())),
+        1 => Just(Some("eth9".to_owned())),
+    ]
 }
 
 fn family() -> impl Strategy<Value = Family> {
@@ -177,25 +236,35 @@ fn rule() -> impl Strategy<Value = Rule> {
             1 => prop::sample::select(vec![own_icmp, 47, 50, 132])
                 .prop_map(|n| (Proto::Num(n), None, None)),
         ];
+        // A route rule: `in on` / `out on` the router rig's interfaces.
+        let route = (route_iface(), route_iface());
         (
             action,
             iface,
             l4,
             prop::option::weighted(0.6, prefix(family)),
             prop::option::weighted(0.4, prefix(family)),
+            route,
         )
             .prop_map(
-                move |(action, iface, (proto, sport, dport), src, dst)| Rule {
-                    action,
-                    dir,
-                    iface,
-                    proto,
-                    src,
-                    sport,
-                    dst,
-                    dport,
-                    family,
-                    opts: Default::default(),
+                move |(action, iface, (proto, sport, dport), src, dst, (r_in, r_out))| {
+                    let forward = dir == Direction::Fwd;
+                    Rule {
+                        action,
+                        dir: if forward { Direction::In } else { dir },
+                        iface: if forward { r_in } else { iface },
+                        proto,
+                        src,
+                        sport,
+                        dst,
+                        dport,
+                        family,
+                        opts: fw_ctl::rule::RuleOpts {
+                            forward,
+                            iface_out: if forward { r_out } else { None },
+                            ..Default::default()
+                        },
+                    }
                 },
             )
     })
@@ -235,8 +304,9 @@ fn packet() -> impl Strategy<Value = (Direction, Pkt)> {
         )
             .prop_map(move |(src, dst, l4, shape, n, payload)| {
                 let mut p = Pkt::new("0.0.0.0", "0.0.0.0", l4);
-                p.src = src;
-                p.dst = dst;
+                let fwd = dir == Direction::Fwd;
+                p.src = if fwd { unicast(src) } else { src };
+                p.dst = if fwd { beyond(dst) } else { dst };
                 p.payload = payload;
                 match (shape, family) {
                     (1, _) => p.vlans = if n % 2 == 0 { vec![n] } else { vec![n, 7] },
@@ -263,9 +333,10 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(rule(), 0..40),
         action2(),
         action2(),
+        action2(),
         prop::collection::vec(packet(), 1..=MAX_PACKETS_PER_LIST),
     )
-        .prop_map(|(rules, incoming, outgoing, packets)| Case {
+        .prop_map(|(rules, incoming, outgoing, routed, packets)| Case {
             rules: rules
                 .into_iter()
                 .enumerate()
@@ -275,7 +346,11 @@ fn case() -> impl Strategy<Value = Case> {
                     rule,
                 })
                 .collect(),
-            defaults: Defaults { incoming, outgoing },
+            defaults: Defaults {
+                incoming,
+                outgoing,
+                routed,
+            },
             packets,
         })
 }
@@ -298,10 +373,16 @@ fn check(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
             .join("\n")
     };
     let mut tally: HashMap<u32, (u64, u64)> = HashMap::new();
+    let router = rig.router.as_ref().expect("the rig has a router");
+    let (ifin, ifout) = (router.ifin, router.ifout);
+    let ifaces = |n: &str| router.ifaces(n);
     for (dir, p) in &case.packets {
         let (dir, frame) = (*dir, p.bytes());
-        let m = p.meta(dir);
-        let want = classify(&case.rules, case.defaults, &m, &test_ifaces);
+        let mut m = p.meta(dir);
+        if dir == Direction::Fwd {
+            (m.ifindex, m.oifindex) = (ifin, ifout);
+        }
+        let want = classify(&case.rules, case.defaults, &m, &ifaces);
         let want_verdict = want.action.verdict();
         let read = |rig: &Rig| match want.rule_id {
             Some(id) => rig.rule(id),
@@ -361,7 +442,7 @@ fn ebpf_agrees_with_reference_classifier() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let rig = RefCell::new(Rig::new());
+    let rig = RefCell::new(Rig::new().with_router());
     let checked = Cell::new(0usize);
     // Rounds until enough cases ran (lists hold a random number of packets).
     while checked.get() < total {
@@ -400,7 +481,7 @@ fn ports(lo: u16, hi: u16) -> Option<PortSet> {
 /// interface, and a non-first fragment against a port rule.
 #[test]
 fn differential_edges() {
-    let mut rig = Rig::new();
+    let mut rig = Rig::new().with_router();
     let deny = inbound(Action::Deny, Family::V4);
     let allow = inbound(Action::Allow, Family::V4);
     let id = |rules: Vec<Rule>| -> Vec<StoredRule> {
@@ -435,6 +516,7 @@ fn differential_edges() {
             defaults: Defaults {
                 incoming: Action::Deny,
                 outgoing: Action::Allow,
+                routed: Action::Deny,
             },
             packets: vec![
                 (
@@ -488,6 +570,7 @@ fn differential_edges() {
             defaults: Defaults {
                 incoming: Action::Deny,
                 outgoing: Action::Deny,
+                routed: Action::Deny,
             },
             packets: vec![
                 (

@@ -116,7 +116,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                 ipnet::IpNet::from(a)
             });
             let (src, dst) = match dir {
-                Direction::In => (peer_net, None),
+                Direction::In | Direction::Fwd => (peer_net, None),
                 Direction::Out => (None, peer_net),
             };
             let ports = port.map(|p| {
@@ -127,7 +127,7 @@ fn rule() -> impl Strategy<Value = Rule> {
             });
             // The host's port is the destination in, the source out.
             let (sport, dport) = match dir {
-                Direction::In => (None, ports),
+                Direction::In | Direction::Fwd => (None, ports),
                 Direction::Out => (ports, None),
             };
             Rule {
@@ -153,6 +153,7 @@ fn rules() -> impl Strategy<Value = Event> {
             Defaults {
                 incoming: i,
                 outgoing: o,
+                routed: Action::Deny,
             },
         )
     })
@@ -238,16 +239,17 @@ impl Model {
         let host: IpAddr = HOSTS[family].parse().unwrap();
         let peer: IpAddr = PEERS[family][peer].parse().unwrap();
         let (src, dst) = match dir {
-            Direction::In => (peer, host),
+            Direction::In | Direction::Fwd => (peer, host),
             Direction::Out => (host, peer),
         };
         let ports = (proto == 6 || proto == 17).then(|| match dir {
-            Direction::In => (PEER_PORTS[b], HOST_PORTS[a]),
+            Direction::In | Direction::Fwd => (PEER_PORTS[b], HOST_PORTS[a]),
             Direction::Out => (HOST_PORTS[a], PEER_PORTS[b]),
         });
         let meta = PacketMeta {
             dir,
             ifindex: fw_tests::rig::TEST_IFINDEX,
+            oifindex: 0,
             proto,
             src,
             dst,
@@ -377,6 +379,7 @@ fn run(rig: &mut Rig, events: &[Event]) -> Result<(), TestCaseError> {
         defaults: Defaults {
             incoming: Action::Deny,
             outgoing: Action::Allow,
+            routed: Action::Deny,
         },
         generation: 0,
         flows: HashMap::new(),
@@ -415,7 +418,7 @@ fn run(rig: &mut Rig, events: &[Event]) -> Result<(), TestCaseError> {
                 let (hp, pp) = (HOST_PORTS[*host_port], PEER_PORTS[*peer_port]);
                 let l4 = |s, d| if *tcp { L4::Tcp(s, d) } else { L4::Udp(s, d) };
                 let pkt = match dir {
-                    Direction::In => Pkt::new(peer_addr, host, l4(pp, hp)),
+                    Direction::In | Direction::Fwd => Pkt::new(peer_addr, host, l4(pp, hp)),
                     Direction::Out => Pkt::new(host, peer_addr, l4(hp, pp)),
                 }
                 .flags(*flags);
@@ -441,7 +444,7 @@ fn run(rig: &mut Rig, events: &[Event]) -> Result<(), TestCaseError> {
                     (_, false) => L4::Icmpv6(129),
                 };
                 let mut pkt = match dir {
-                    Direction::In => Pkt::new(peer_addr, host, ty),
+                    Direction::In | Direction::Fwd => Pkt::new(peer_addr, host, ty),
                     Direction::Out => Pkt::new(host, peer_addr, ty),
                 };
                 pkt.echo_id = 100 + *id as u16;

@@ -17,7 +17,10 @@ use fw_common::{
 };
 use fw_ctl::loader::{Dataplane, Pins};
 use fw_tests::{
-    fwctl::{Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
+    fwctl::{
+        Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_ask, udp_delivered,
+        udp_sockets,
+    },
     netns::Pair,
 };
 
@@ -717,20 +720,7 @@ fn reject_refuses_connections_on_the_wire() {
     fw.ok(&["reject", "514/udp"]);
     let _syslog = udp_sockets(&pair.host, &[514]);
     for host in [HOST4, HOST6] {
-        let refused = pair.client.run(move || {
-            let bind = if host.contains(':') {
-                "[::]:0"
-            } else {
-                "0.0.0.0:0"
-            };
-            let s = std::net::UdpSocket::bind(bind).expect("udp");
-            s.connect(at(host, 514)).expect("connect");
-            s.set_read_timeout(Some(std::time::Duration::from_millis(800)))
-                .expect("timeout");
-            let _ = s.send(b"<13>test");
-            let mut buf = [0u8; 16];
-            s.recv(&mut buf).err().map(|e| e.kind())
-        });
+        let refused = udp_ask(&pair.client, at(host, 514)).err();
         assert_eq!(
             refused,
             Some(std::io::ErrorKind::ConnectionRefused),
@@ -760,4 +750,265 @@ fn reject_refuses_connections_on_the_wire() {
     );
     assert!(fw.reason_packets("limit", "in", "drop") >= 1);
     drop(link);
+}
+
+/// Route rules with three namespaces: client A (192.0.2.2, 2001:db8:1::2)
+/// -- router R (fw here; `fw0` towards A, `rb0` towards B; forwarding on)
+/// -- server B (198.51.100.2, 2001:db8:2::2). Under `default deny routed`
+/// an input rule for the port does not let A through to B (input rules
+/// never see forwarded packets); a route rule does, and B's answers come
+/// back as part of the tracked flow; B cannot open connections to A; ufw's
+/// before-forward rules let pings through; `default allow routed` opens
+/// the rest. Then fw on A as well, with `default deny incoming`, and a
+/// 1280-byte MTU between R and B: A's full-size segments make R send
+/// "fragmentation needed" / "packet too big", which must reach A for its
+/// 64 KiB upload to B to complete.
+#[test]
+fn route_rules_filter_forwarded_traffic_between_three_namespaces() {
+    use std::io::{Read as _, Write as _};
+
+    let left = Pair::new("rt");
+    let (router, a) = (&left.host, &left.client);
+    let b = fw_tests::netns::Netns::new("rtb");
+    router.ip(&[
+        "link", "add", "rb0", "type", "veth", "peer", "name", "sv0", "netns", &b.name,
+    ]);
+    router.ip(&["addr", "add", "198.51.100.1/24", "dev", "rb0"]);
+    router.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:2::1/64",
+        "dev",
+        "rb0",
+        "nodad",
+    ]);
+    router.ip(&["link", "set", "rb0", "up"]);
+    b.ip(&["addr", "add", "198.51.100.2/24", "dev", "sv0"]);
+    b.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:2::2/64",
+        "dev",
+        "sv0",
+        "nodad",
+    ]);
+    b.ip(&["link", "set", "sv0", "up"]);
+    b.ip(&["route", "add", "default", "via", "198.51.100.1"]);
+    b.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"]);
+    a.ip(&["route", "add", "default", "via", HOST4]);
+    a.ip(&["-6", "route", "add", "default", "via", HOST6]);
+    router.run(|| {
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward");
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").expect("forwarding");
+    });
+    const A4: &str = "192.0.2.2";
+    const A6: &str = "2001:db8:1::2";
+    const B4: &str = "198.51.100.2";
+    const B6: &str = "2001:db8:2::2";
+    let _b_tcp = tcp_listeners(&b, &[80, 81]);
+    let _a_tcp = tcp_listeners(a, &[8080]);
+    // Fresh IPv6 links take a moment (link-local addresses, neighbours):
+    // wait, bounded, until a ping gets through.
+    for to in [B4, B6] {
+        assert!((0..10).any(|_| ping(a, to)), "{to} unreachable without fw");
+    }
+    for to in [B4, B6] {
+        assert_eq!(
+            tcp_connect(a, at(to, 80)),
+            Connect::Connected,
+            "{to} without fw"
+        );
+    }
+
+    let fw = FwCtl::new(router, Launch::Nsenter);
+    fw.ok(&["allow", "80/tcp"]);
+    fw.ok(&["enable"]);
+    assert!(
+        fw.ok(&["status", "verbose"]).contains("deny (routed)"),
+        "forwarding is on: the routed policy is live"
+    );
+    for to in [B4, B6] {
+        assert_eq!(
+            tcp_connect(a, at(to, 80)),
+            Connect::Silence,
+            "the input rule does not forward to {to}"
+        );
+        assert!(ping(a, to), "ufw's before-forward rules pass pings to {to}");
+    }
+    fw.ok(&[
+        "route", "allow", "in", "on", "fw0", "out", "on", "rb0", "to", B4, "port", "80", "proto",
+        "tcp",
+    ]);
+    fw.ok(&[
+        "route", "allow", "in", "on", "fw0", "out", "on", "rb0", "to", B6, "port", "80", "proto",
+        "tcp",
+    ]);
+    for (from, to) in [(A4, B4), (A6, B6)] {
+        assert_eq!(
+            tcp_connect(a, at(to, 80)),
+            Connect::Connected,
+            "route rule to {to}:80"
+        );
+        assert_eq!(tcp_connect(a, at(to, 81)), Connect::Silence, "{to}:81");
+        assert_eq!(
+            tcp_connect(&b, at(from, 8080)),
+            Connect::Silence,
+            "{to} cannot open a connection to {from}"
+        );
+    }
+    assert!(fw.reason_packets("established", "fwd", "pass") >= 4);
+    let counted = fw.rule_packets();
+    assert!(
+        counted
+            .iter()
+            .any(|(rule, n)| rule.contains("fw0") && rule.contains(B4) && *n >= 1),
+        "{counted:?}"
+    );
+    fw.ok(&["default", "allow", "routed"]);
+    for (from, to) in [(A4, B4), (A6, B6)] {
+        assert_eq!(
+            tcp_connect(&b, at(from, 8080)),
+            Connect::Connected,
+            "{to} -> {from}"
+        );
+        assert_eq!(tcp_connect(a, at(to, 81)), Connect::Connected, "{to}:81");
+    }
+
+    // fw on A too, and a narrower link between R and B.
+    router.ip(&["link", "set", "rb0", "mtu", "1280"]);
+    let fw_a = FwCtl::new(a, Launch::Nsenter);
+    fw_a.ok(&["enable"]);
+    let upload = |to: &'static str| {
+        let listener = b.run(move || {
+            let l = std::net::TcpListener::bind(at(to, 9000)).expect("bind 9000");
+            l.set_nonblocking(false).unwrap();
+            l
+        });
+        let server = b.spawn(move || {
+            let (mut c, _) = listener.accept().expect("accept");
+            c.set_read_timeout(Some(std::time::Duration::from_secs(8)))
+                .unwrap();
+            let mut total = 0usize;
+            let mut buf = [0u8; 8192];
+            loop {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+            let _ = c.write_all(total.to_string().as_bytes());
+            total
+        });
+        let client = a.run(move || {
+            let mut s = std::net::TcpStream::connect_timeout(
+                &at(to, 9000),
+                std::time::Duration::from_secs(2),
+            )
+            .expect("connect 9000");
+            s.set_write_timeout(Some(std::time::Duration::from_secs(8)))
+                .unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(8)))
+                .unwrap();
+            let sent = s.write_all(&[0x5a; 65536]).is_ok();
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            (sent, answer)
+        });
+        (server.join().expect("server"), client)
+    };
+    for to in [B4, B6] {
+        let (received, (sent, answer)) = upload(to);
+        assert!(sent, "A's upload to {to} stalled");
+        assert_eq!(
+            (received, answer.as_str()),
+            (65536, "65536"),
+            "upload to {to}"
+        );
+    }
+    assert!(
+        fw_a.reason_packets("builtin_icmp", "in", "pass") >= 2,
+        "the ICMP errors reached A through its built-in rules"
+    );
+}
+
+/// RELATED out, end to end: under `default deny outgoing` with UDP port
+/// 5353 allowed in, a client's datagram to that port with nothing
+/// listening gets the host's ICMP port-unreachable back (its connected
+/// socket reports "connection refused"), as with ufw; a port the rules do
+/// not let in stays silent. IPv4 (IPv6 errors out are built-in rules).
+#[test]
+fn the_hosts_icmp_errors_for_allowed_flows_pass_under_default_deny_outgoing() {
+    let pair = Pair::new("rel");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    fw.ok(&["default", "deny", "outgoing"]);
+    fw.ok(&["allow", "5353/udp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    let answer = |port: u16| udp_ask(&pair.client, at(HOST4, port));
+    assert_eq!(
+        answer(5353),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "the host's port-unreachable came back"
+    );
+    assert!(fw.reason_packets("related", "out", "pass") >= 1);
+    assert!(
+        matches!(
+            answer(5354),
+            Err(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        ),
+        "a port the rules do not let in stays silent"
+    );
+}
+
+/// `reject out` as ufw's: the host's own connection to a rejected port is
+/// refused at once (the TC program turns the SYN into a RST and hands it
+/// to the host's receive path), a UDP socket gets "connection refused"
+/// from the ICMP answer, and `deny out` leaves the connect to time out.
+/// IPv4 and IPv6.
+#[test]
+fn reject_out_refuses_the_hosts_own_connections() {
+    let pair = Pair::new("rjo");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _tcp = tcp_listeners(&pair.client, &[2222, 2223, 2224]);
+    fw.ok(&["reject", "out", "2222/tcp"]);
+    fw.ok(&["deny", "out", "2223/tcp"]);
+    fw.ok(&["reject", "out", "5355/udp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    for client in [CLIENT4, CLIENT6] {
+        assert_eq!(
+            tcp_connect(&pair.host, at(client, 2222)),
+            Connect::Failed(std::io::ErrorKind::ConnectionRefused),
+            "reject out {client}:2222"
+        );
+        assert_eq!(
+            tcp_connect(&pair.host, at(client, 2223)),
+            Connect::Silence,
+            "deny out {client}:2223"
+        );
+        assert_eq!(
+            tcp_connect(&pair.host, at(client, 2224)),
+            Connect::Connected,
+            "{client}:2224 is allowed"
+        );
+        let got = udp_ask(&pair.host, at(client, 5355));
+        assert_eq!(
+            got,
+            Err(std::io::ErrorKind::ConnectionRefused),
+            "reject out {client}:5355/udp"
+        );
+    }
+    let counted = fw.rule_packets();
+    for rule in [
+        "reject out proto tcp from any to any port 2222",
+        "reject out proto udp from any to any port 5355",
+    ] {
+        for name in [rule.to_string(), format!("{rule} (v6)")] {
+            assert!(
+                counted.get(&name).is_some_and(|n| *n >= 1),
+                "{name}: {counted:?}"
+            );
+        }
+    }
 }

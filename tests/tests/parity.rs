@@ -138,31 +138,8 @@ struct Tally {
     /// Commands whose output differs only by the program's name (`show
     /// added` prints `fw-ctl allow ...` where ufw prints `ufw allow ...`).
     renamed: usize,
-    /// Commands whose output differs only by fw's one-line note on what is
-    /// not enforced yet (route rules).
-    noted: usize,
     packets: usize,
     diffs: Vec<String>,
-}
-
-/// The note fw-ctl prints when it stores a route rule (forwarded traffic
-/// is not filtered yet): one line, `fw-ctl: ... for now`.
-fn is_note(line: &str) -> bool {
-    line.starts_with("fw-ctl: ") && line.ends_with(" for now")
-}
-
-/// `out` without fw's enforcement note, if it had one.
-fn without_note(out: &[u8]) -> Option<Vec<u8>> {
-    let text = String::from_utf8_lossy(out);
-    if !text.lines().any(is_note) {
-        return None;
-    }
-    Some(
-        text.lines()
-            .filter(|l| !is_note(l))
-            .flat_map(|l| format!("{l}\n").into_bytes())
-            .collect(),
-    )
 }
 
 /// fw's one deliberate difference in messages (design decision 7): where
@@ -259,11 +236,6 @@ fn compare(name: &str, script: &[&str], probes: &[Probe], t: &mut Tally) {
             // Identical.
         } else if same_code && a.stdout == b.stdout && token {
             t.token_named += 1;
-        } else if same_code
-            && a.stderr == b.stderr
-            && without_note(&b.stdout).as_ref() == Some(&a.stdout)
-        {
-            t.noted += 1;
         } else if same_code && a.stderr == b.stderr && renamed {
             t.renamed += 1;
         } else if same_code && token && renamed {
@@ -777,16 +749,14 @@ fn fw_ctl_prints_and_enforces_what_ufw_does() {
     }
     eprintln!(
         "parity: {} commands compared, {} identical, {} identical but for the token fw's \
-         error names, {} but for fw's note that route rules are not enforced yet, {} but for the program name; \
+         error names, {} but for the program name; \
          {} packets compared; {} differences",
         t.commands,
         t.commands
             - t.token_named
-            - t.noted
             - t.renamed
             - t.diffs.iter().filter(|d| !d.contains("probe")).count(),
         t.token_named,
-        t.noted,
         t.renamed,
         t.packets,
         t.diffs.len()

@@ -63,6 +63,7 @@ fn policy() -> Defaults {
     Defaults {
         incoming: Action::Deny,
         outgoing: Action::Allow,
+        routed: Action::Deny,
     }
 }
 
@@ -725,6 +726,7 @@ fn default_policies_and_swaps() {
         Defaults {
             incoming: Action::Allow,
             outgoing: Action::Allow,
+            routed: Action::Deny,
         },
     );
     check(
@@ -740,6 +742,7 @@ fn default_policies_and_swaps() {
         Defaults {
             incoming: Action::Deny,
             outgoing: Action::Allow,
+            routed: Action::Deny,
         },
     );
     check(
@@ -756,6 +759,7 @@ fn default_policies_and_swaps() {
         Defaults {
             incoming: Action::Deny,
             outgoing: Action::Deny,
+            routed: Action::Deny,
         },
     );
     check(
@@ -805,6 +809,7 @@ fn ipv6_fingerprint_hit_needs_the_stored_addresses() {
     let allow_in = Defaults {
         incoming: Action::Allow,
         outgoing: Action::Allow,
+        routed: Action::Deny,
     };
     let frame = Pkt::new("2001:db8::66", "2001:db8:1::1", L4::Tcp(4000, 22)).bytes();
     let c = rig.compile(&list, allow_in);

@@ -9,8 +9,55 @@ use fw_common::{Direction, Reason, Verdict};
 use fw_ctl::rule::{Action, compile::Defaults};
 use fw_tests::{
     packet::{L4, Pkt},
-    rig::{Rig, XDP_DROP, XDP_TX, rules},
+    rig::{Rig, TC_PASS, TC_REDIRECT, XDP_DROP, XDP_TX, rules},
 };
+
+/// Checks that `out` is the ICMP / ICMPv6 port-unreachable answering
+/// `sent`: from the address it was sent to, quoting its IP header and
+/// first 8 bytes, with valid checksums.
+fn check_port_unreachable(out: &[u8], sent: &Pkt) {
+    use etherparse::{Icmpv4Type, Icmpv6Type, IpNumber};
+    let s = SlicedPacket::from_ethernet(out).expect("a frame");
+    let original = sent.bytes();
+    match s.net.expect("ip") {
+        NetSlice::Ipv4(ip) => {
+            let h = ip.header().to_header();
+            assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
+            assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
+            assert_eq!(h.protocol, IpNumber::ICMP);
+            assert_eq!(h.header_checksum, h.calc_header_checksum());
+            let Some(TransportSlice::Icmpv4(icmp)) = s.transport else {
+                panic!("no ICMP")
+            };
+            assert_eq!(
+                icmp.icmp_type(),
+                Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port)
+            );
+            assert_eq!(icmp.payload(), &original[14..14 + 28], "quote");
+            let c = icmp.header().icmp_type.calc_checksum(icmp.payload());
+            assert_eq!(icmp.checksum(), c, "ICMP checksum");
+        }
+        NetSlice::Ipv6(ip) => {
+            let h = ip.header().to_header();
+            assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
+            assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
+            let Some(TransportSlice::Icmpv6(icmp)) = s.transport else {
+                panic!("no ICMPv6")
+            };
+            assert_eq!(
+                icmp.icmp_type(),
+                Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port)
+            );
+            assert_eq!(icmp.payload(), &original[14..14 + 48], "quote");
+            let c = icmp
+                .header()
+                .icmp_type
+                .calc_checksum(h.source, h.destination, icmp.payload())
+                .unwrap();
+            assert_eq!(icmp.checksum(), c, "ICMPv6 checksum");
+        }
+    }
+}
 
 /// The RST's (sport, dport, seq, ack, rst, ack flag) after checking the
 /// addresses were swapped and every checksum holds.
@@ -73,6 +120,7 @@ fn reject_answers_tcp_with_a_reset() {
         Defaults {
             incoming: Action::Reject,
             outgoing: Action::Allow,
+            routed: Action::Deny,
         },
     );
     for (host, peer) in [
@@ -118,13 +166,13 @@ fn reject_answers_tcp_with_a_reset() {
 /// bytes, from the address it was sent to, with valid checksums.
 #[test]
 fn reject_answers_udp_with_port_unreachable() {
-    use etherparse::{Icmpv4Type, Icmpv6Type, IpNumber};
     let mut rig = Rig::stateful();
     rig.load(
         &rules(&["reject 514/udp"]),
         Defaults {
             incoming: Action::Reject,
             outgoing: Action::Allow,
+            routed: Action::Deny,
         },
     );
     for (host, peer) in [
@@ -142,50 +190,7 @@ fn reject_answers_udp_with_port_unreachable() {
         ] {
             let (ret, out) = rig.xdp_out(&sent.bytes());
             assert_eq!(ret, XDP_TX, "{host}: {sent:?}");
-            let s = SlicedPacket::from_ethernet(&out).expect("a frame");
-            let original = sent.bytes();
-            match s.net.expect("ip") {
-                NetSlice::Ipv4(ip) => {
-                    let h = ip.header().to_header();
-                    assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
-                    assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
-                    assert_eq!(h.protocol, IpNumber::ICMP);
-                    assert_eq!(h.header_checksum, h.calc_header_checksum());
-                    let Some(TransportSlice::Icmpv4(icmp)) = s.transport else {
-                        panic!("no ICMP")
-                    };
-                    assert_eq!(
-                        icmp.icmp_type(),
-                        Icmpv4Type::DestinationUnreachable(
-                            etherparse::icmpv4::DestUnreachableHeader::Port
-                        )
-                    );
-                    assert_eq!(icmp.payload(), &original[14..14 + 28], "quote");
-                    let c = icmp.header().icmp_type.calc_checksum(icmp.payload());
-                    assert_eq!(icmp.checksum(), c, "ICMP checksum");
-                }
-                NetSlice::Ipv6(ip) => {
-                    let h = ip.header().to_header();
-                    assert_eq!(std::net::IpAddr::from(h.source), sent.dst);
-                    assert_eq!(std::net::IpAddr::from(h.destination), sent.src);
-                    let Some(TransportSlice::Icmpv6(icmp)) = s.transport else {
-                        panic!("no ICMPv6")
-                    };
-                    assert_eq!(
-                        icmp.icmp_type(),
-                        Icmpv6Type::DestinationUnreachable(
-                            etherparse::icmpv6::DestUnreachableCode::Port
-                        )
-                    );
-                    assert_eq!(icmp.payload(), &original[14..14 + 48], "quote");
-                    let c = icmp
-                        .header()
-                        .icmp_type
-                        .calc_checksum(h.source, h.destination, icmp.payload())
-                        .unwrap();
-                    assert_eq!(icmp.checksum(), c, "ICMPv6 checksum");
-                }
-            }
+            check_port_unreachable(&out, &sent);
         }
         // ICMP is never answered with ICMP.
         let ping = if host.contains(':') {
@@ -195,4 +200,44 @@ fn reject_answers_udp_with_port_unreachable() {
         };
         assert_eq!(rig.xdp_out(&ping.bytes()).0, XDP_DROP);
     }
+}
+
+/// `reject out`, as ufw's: the host's own packet to a rejected port is
+/// turned into the answer (a RST for TCP, ICMP / ICMPv6 port-unreachable
+/// otherwise) and handed to the interface's receive path (TC_ACT_REDIRECT
+/// to ingress), so the local sender gets its error at once. IPv4 and IPv6.
+#[test]
+fn reject_out_answers_the_local_sender() {
+    let mut rig = Rig::stateful();
+    rig.load(
+        &rules(&["reject out 80/tcp", "reject out 53/udp"]),
+        Defaults {
+            incoming: Action::Deny,
+            outgoing: Action::Allow,
+            routed: Action::Deny,
+        },
+    );
+    for (host, peer) in [
+        ("192.0.2.1", "198.51.100.7"),
+        ("2001:db8:1::1", "2001:db8:2::7"),
+    ] {
+        let syn = Pkt::new(host, peer, L4::Tcp(40000, 80)).flags(SYN);
+        let (ret, out) = rig.tc_out(&syn.bytes());
+        assert_eq!(ret, TC_REDIRECT, "{host}: the SYN is answered");
+        // SYN with sequence number 1 and 18 bytes of data: RST+ACK
+        // acknowledging all of it (1 + 18 + 1).
+        assert_eq!(rst_of(&out, &syn), (80, 40000, 0, 20, true, true));
+        let dns = Pkt::new(host, peer, L4::Udp(40001, 53));
+        let (ret, out) = rig.tc_out(&dns.bytes());
+        assert_eq!(ret, TC_REDIRECT, "{host}: the datagram is answered");
+        check_port_unreachable(&out, &dns);
+        let other = Pkt::new(host, peer, L4::Tcp(40002, 81)).flags(SYN);
+        assert_eq!(rig.tc(&other.bytes()), TC_PASS, "{host}: 81 is allowed");
+    }
+    assert_eq!(rig.rule(0).packets, 1, "IPv4 reject out 80/tcp");
+    assert_eq!(
+        rig.reason(Reason::Rule, Direction::Out, Verdict::Drop)
+            .packets,
+        4
+    );
 }

@@ -76,6 +76,7 @@ fn one_hundred_thousand_rules_load_and_enforce() {
     let defaults = Defaults {
         incoming: Action::Deny,
         outgoing: Action::Allow,
+        routed: Action::Deny,
     };
     let rules = workload::rules(RULES, 7);
     let mut rig = Rig::new();

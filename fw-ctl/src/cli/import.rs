@@ -337,7 +337,7 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
                 match k {
                     "DEFAULT_INPUT_POLICY" => st.defaults.incoming = policy(v).unwrap_or(st.defaults.incoming),
                     "DEFAULT_OUTPUT_POLICY" => st.defaults.outgoing = policy(v).unwrap_or(st.defaults.outgoing),
-                    "DEFAULT_FORWARD_POLICY" => st.routed = policy(v).unwrap_or(st.routed),
+                    "DEFAULT_FORWARD_POLICY" => st.defaults.routed = policy(v).unwrap_or(st.defaults.routed),
                     "DEFAULT_APPLICATION_POLICY" => st.app_policy = policy(v),
                     "IPV6" if v.trim_matches('"') == "no" => notes.push(
                         "ufw had IPV6=no; fw filters IPv6 too (ufw's IPv6 rules were imported as they are)".into(),
@@ -388,7 +388,7 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
         "Default: {} (incoming), {} (outgoing), {} (routed); logging {}",
         word(st.defaults.incoming),
         word(st.defaults.outgoing),
-        word(st.routed),
+        word(st.defaults.routed),
         st.logging.word()
     );
     for n in notes {

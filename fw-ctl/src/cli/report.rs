@@ -11,7 +11,8 @@ use anyhow::{Result, bail};
 use fw_common::{
     Action, Direction, Family,
     rules::{
-        MAX_SHAPES, RuleEntry, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO, SHAPE_SPORT, list_index,
+        MAX_SHAPES, RuleEntry, SHAPE_DPORT, SHAPE_IFACE, SHAPE_OIFACE, SHAPE_PROTO, SHAPE_SPORT,
+        list_index,
     },
 };
 
@@ -46,7 +47,7 @@ fn builtins(ctx: &Ctx) -> Result<u8> {
         "Built-in rules (after tracked flows and invalid packets, before the user's rules):\n",
     );
     for fam in [Family::V4, Family::V6] {
-        for dir in [Direction::In, Direction::Out] {
+        for dir in Direction::ALL {
             let rows: Vec<_> = BUILTINS
                 .iter()
                 .filter(|b| b.family == fam && b.dir == dir)
@@ -58,7 +59,7 @@ fn builtins(ctx: &Ctx) -> Result<u8> {
                 o,
                 "\n{} {}:",
                 if fam == Family::V4 { "IPv4" } else { "IPv6" },
-                if dir == Direction::In { "in" } else { "out" }
+                dir.as_str()
             );
             for b in rows {
                 let _ = writeln!(o, "  {:<76} {}", b.text, b.reason.as_str());
@@ -79,13 +80,13 @@ fn builtins(ctx: &Ctx) -> Result<u8> {
             Reason::BuiltinNdp,
             Reason::BuiltinMld,
         ] {
-            for d in [Direction::In, Direction::Out] {
+            for d in Direction::ALL {
                 let c = dp.reason_counter(r, d, Verdict::Pass)?;
                 let _ = writeln!(
                     o,
                     "{:<20} {:<4} {:>12} {:>14}",
                     r.as_str(),
-                    if d == Direction::In { "in" } else { "out" },
+                    d.as_str(),
                     c.packets,
                     c.bytes
                 );
@@ -150,18 +151,19 @@ fn raw(ctx: &Ctx) -> Result<u8> {
     );
     let _ = writeln!(
         o,
-        "Default policy: {} (incoming), {} (outgoing)",
+        "Default policy: {} (incoming), {} (outgoing), {} (routed)",
         action_word(Action::from_u8(h.default_policy[Direction::In as usize])),
-        action_word(Action::from_u8(h.default_policy[Direction::Out as usize]))
+        action_word(Action::from_u8(h.default_policy[Direction::Out as usize])),
+        action_word(Action::from_u8(h.default_policy[Direction::Fwd as usize]))
     );
-    for dir in [Direction::In, Direction::Out] {
+    for dir in Direction::ALL {
         for fam in [Family::V4, Family::V6] {
             let l = list_index(dir, fam);
             let list = &h.lists[l];
             let _ = writeln!(
                 o,
                 "\nShapes {} {} ({}):",
-                if dir == Direction::In { "in" } else { "out" },
+                dir.as_str(),
                 if fam == Family::V4 { "v4" } else { "v6" },
                 list.count
             );
@@ -171,6 +173,7 @@ fn raw(ctx: &Ctx) -> Result<u8> {
                     (SHAPE_SPORT, "sport"),
                     (SHAPE_DPORT, "dport"),
                     (SHAPE_IFACE, "iface"),
+                    (SHAPE_OIFACE, "oiface"),
                 ]
                 .iter()
                 .filter(|(f, _)| d.flags & f != 0)
@@ -196,12 +199,13 @@ fn raw(ctx: &Ctx) -> Result<u8> {
     for (k, e) in &v4 {
         let _ = writeln!(
             o,
-            "  shape {:<3} proto {:<3} sport class {:<4} dport class {:<4} ifindex {:<3} src {:<15} dst {:<15} -> {}",
+            "  shape {:<3} proto {:<3} sport class {:<4} dport class {:<4} ifindex {:<3} oifindex {:<3} src {:<15} dst {:<15} -> {}",
             k.shape,
             k.proto,
             k.sport_class,
             k.dport_class,
             k.ifindex,
+            k.oifindex,
             Ipv4Addr::from(u32::from_be(k.src)),
             Ipv4Addr::from(u32::from_be(k.dst)),
             entry_text(e)
@@ -220,12 +224,13 @@ fn raw(ctx: &Ctx) -> Result<u8> {
     for (k, e) in &v6 {
         let _ = writeln!(
             o,
-            "  shape {:<3} proto {:<3} sport class {:<4} dport class {:<4} ifindex {:<3} src {} dst {} -> {}",
+            "  shape {:<3} proto {:<3} sport class {:<4} dport class {:<4} ifindex {:<3} oifindex {:<3} src {} dst {} -> {}",
             k.shape,
             k.proto,
             k.sport_class,
             k.dport_class,
             k.ifindex,
+            k.oifindex,
             addr6(&e.src),
             addr6(&e.dst),
             entry_text(&e.entry)

@@ -17,10 +17,10 @@
 use std::collections::{HashMap, hash_map::Entry};
 
 use fw_common::rules::{
-    EntryV6, FILTER_MAX_BITS, FILTER_WORDS, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
-    MAX_SHAPES, PORTS, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE, SHAPE_PROTO,
-    SHAPE_SPORT, ShapeDesc, filter_hash_v4, filter_hash_v6, filter_hash_v6_parts, filter_slot,
-    fingerprint, list_index, shape_id, small_fields,
+    EntryV6, FILTER_MAX_BITS, FILTER_WORDS, Filter, KeyV4, KeyV6, LISTS, MAX_ENTRIES, MAX_RULES,
+    MAX_SHAPES, PORTS, RuleEntry, RulesetHeader, SHAPE_DPORT, SHAPE_IFACE, SHAPE_OIFACE,
+    SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_hash_v4, filter_hash_v6, filter_hash_v6_parts,
+    filter_slot, fingerprint, list_index, shape_id, small_fields,
 };
 use ipnet::IpNet;
 
@@ -33,6 +33,8 @@ pub struct Defaults {
     pub incoming: Action,
     /// Outgoing.
     pub outgoing: Action,
+    /// Forwarded (`routed`).
+    pub routed: Action,
 }
 
 impl Default for Defaults {
@@ -40,6 +42,7 @@ impl Default for Defaults {
         Self {
             incoming: Action::Deny,
             outgoing: Action::Allow,
+            routed: Action::Deny,
         }
     }
 }
@@ -51,6 +54,7 @@ impl Defaults {
         match dir {
             Direction::In => self.incoming,
             Direction::Out => self.outgoing,
+            Direction::Fwd => self.routed,
         }
     }
 }
@@ -106,11 +110,14 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// Number of shapes per list (in, v4), (in, v6), (out, v4), (out, v6).
+    /// Number of shapes per list (in, v4), (in, v6), (out, v4), (out, v6),
+    /// (routed, v4), (routed, v6).
     #[must_use]
-    pub fn shape_counts(&self) -> [u32; 4] {
+    pub fn shape_counts(&self) -> [u32; 6] {
         let l = &self.header.lists;
-        [l[0].count, l[1].count, l[2].count, l[3].count]
+        [
+            l[0].count, l[1].count, l[2].count, l[3].count, l[4].count, l[5].count,
+        ]
     }
 }
 
@@ -188,7 +195,16 @@ struct ShapeKey {
     flags: u32,
 }
 
-fn shape_key(r: &super::Rule, has_iface: bool) -> ShapeKey {
+/// The list a rule belongs to: route rules to the forwarded one.
+fn dir_of(r: &super::Rule) -> Direction {
+    if r.opts.forward {
+        Direction::Fwd
+    } else {
+        r.dir
+    }
+}
+
+fn shape_key(r: &super::Rule) -> ShapeKey {
     let mut flags = 0;
     // A port rule for "any" protocol means TCP and UDP: the protocol is named.
     if r.proto != Proto::Any || r.has_ports() {
@@ -200,8 +216,11 @@ fn shape_key(r: &super::Rule, has_iface: bool) -> ShapeKey {
     if r.dport.is_some() {
         flags |= SHAPE_DPORT;
     }
-    if has_iface {
+    if r.iface.is_some() {
         flags |= SHAPE_IFACE;
+    }
+    if r.opts.forward && r.opts.iface_out.is_some() {
+        flags |= SHAPE_OIFACE;
     }
     ShapeKey {
         src_len: r.src.map_or(0, |n| n.prefix_len()),
@@ -243,10 +262,10 @@ fn addr_words(net: &Option<IpNet>) -> [u32; 4] {
 
 fn names(list: usize) -> (&'static str, &'static str) {
     (
-        if list / 2 == 0 {
-            "incoming"
-        } else {
-            "outgoing"
+        match list / 2 {
+            0 => "incoming",
+            1 => "outgoing",
+            _ => "routed",
         },
         if list.is_multiple_of(2) {
             "IPv4"
@@ -268,12 +287,9 @@ pub fn compile(
     ifaces: &dyn Fn(&str) -> Vec<u32>,
 ) -> Result<Compiled, CompileError> {
     // What the filter enforces: application rules as one plain rule per
-    // port spec (same id, so one counter); route rules are stored and shown
-    // but not enforced here (forwarded traffic comes with the stateful
-    // data plane).
+    // port spec (same id, so one counter).
     let plain: Vec<StoredRule> = rules
         .iter()
-        .filter(|r| !r.rule.opts.forward)
         .flat_map(|r| {
             r.rule
                 .legs()
@@ -285,20 +301,31 @@ pub fn compile(
     let sport_table = port_classes(rules.iter().filter_map(|r| r.rule.sport.as_ref()));
     let dport_table = port_classes(rules.iter().filter_map(|r| r.rule.dport.as_ref()));
 
-    // Resolve interfaces once per rule; a rule naming a missing one drops out.
-    let resolved: Vec<Option<Vec<u32>>> = rules
+    // Resolve interfaces once per rule, as (in, out) index pairs (out only
+    // for route rules); a rule naming a missing one drops out.
+    let resolve = |name: &Option<String>| match name {
+        None => vec![0],
+        Some(name) => ifaces(name),
+    };
+    let resolved: Vec<Option<Vec<(u32, u32)>>> = rules
         .iter()
-        .map(|r| match &r.rule.iface {
-            None => Some(vec![0]),
-            Some(name) => {
-                let v = ifaces(name);
-                if v.is_empty() { None } else { Some(v) }
-            }
+        .map(|r| {
+            let ins = resolve(&r.rule.iface);
+            let outs = if r.rule.opts.forward {
+                resolve(&r.rule.opts.iface_out)
+            } else {
+                vec![0]
+            };
+            let pairs: Vec<(u32, u32)> = ins
+                .iter()
+                .flat_map(|&i| outs.iter().map(move |&o| (i, o)))
+                .collect();
+            (!pairs.is_empty()).then_some(pairs)
         })
         .collect();
 
     // Pass 1: shapes per list, with the position of their first rule.
-    let mut shapes: [Vec<(ShapeKey, u32)>; 4] = Default::default();
+    let mut shapes: [Vec<(ShapeKey, u32)>; LISTS] = Default::default();
     for (prio, (sr, res)) in rules.iter().zip(&resolved).enumerate() {
         if sr.id >= MAX_RULES {
             return Err(CompileError::BadRuleId(sr.id));
@@ -307,14 +334,19 @@ pub fn compile(
             continue;
         }
         let r = &sr.rule;
-        let list = list_index(r.dir, r.family);
-        let key = shape_key(r, r.iface.is_some());
+        let list = list_index(dir_of(r), r.family);
+        let key = shape_key(r);
         if !shapes[list].iter().any(|(k, _)| *k == key) {
             shapes[list].push((key, prio as u32));
         }
     }
     let mut header = empty_header();
-    header.default_policy = [defaults.incoming as u8, defaults.outgoing as u8];
+    header.default_policy = [
+        defaults.incoming as u8,
+        defaults.outgoing as u8,
+        defaults.routed as u8,
+        Action::Deny as u8,
+    ];
     header.sport_class.copy_from_slice(&sport_table);
     header.dport_class.copy_from_slice(&dport_table);
     for (list, v) in shapes.iter_mut().enumerate() {
@@ -348,8 +380,8 @@ pub fn compile(
     for (prio, (sr, res)) in rules.iter().zip(&resolved).enumerate() {
         let Some(ifidx) = res else { continue };
         let r = &sr.rule;
-        let list = list_index(r.dir, r.family);
-        let skey = shape_key(r, r.iface.is_some());
+        let list = list_index(dir_of(r), r.family);
+        let skey = shape_key(r);
         let i = shapes[list]
             .iter()
             .position(|(k, _)| *k == skey)
@@ -378,7 +410,7 @@ pub fn compile(
         for &proto in &protos {
             for &sc in &sclasses {
                 for &dc in &dclasses {
-                    for &ifindex in ifidx {
+                    for &(ifindex, oifindex) in ifidx {
                         match r.family {
                             Family::V4 => {
                                 let k = KeyV4 {
@@ -388,13 +420,14 @@ pub fn compile(
                                     sport_class: sc,
                                     dport_class: dc,
                                     ifindex,
+                                    oifindex,
                                     src: src[0],
                                     dst: dst[0],
                                 };
                                 insert(&mut v4, k, entry, "IPv4")?;
                             }
                             Family::V6 => {
-                                let small = small_fields(proto, sc, dc, ifindex);
+                                let small = small_fields(proto, sc, dc, ifindex, oifindex);
                                 let k = KeyV6 {
                                     shape,
                                     proto,
@@ -402,6 +435,7 @@ pub fn compile(
                                     sport_class: sc,
                                     dport_class: dc,
                                     ifindex,
+                                    oifindex,
                                     fp: fingerprint(filter_hash_v6_parts(&src, &dst, small)),
                                 };
                                 let e = EntryV6 { entry, src, dst };
@@ -440,7 +474,7 @@ fn build_filter(
     v6: &[(KeyV6, EntryV6)],
 ) -> Box<Filter> {
     let shape_of = |id: u16| (id as usize / MAX_SHAPES, id as usize % MAX_SHAPES);
-    let mut counts = [[0usize; MAX_SHAPES]; 4];
+    let mut counts = [[0usize; MAX_SHAPES]; LISTS];
     for (k, _) in v4 {
         let (l, i) = shape_of(k.shape);
         counts[l][i] += 1;
@@ -675,5 +709,86 @@ mod tests {
             let (w, m) = filter_slot(filter_hash_v4(k), d.filter_off, d.filter_words);
             assert!(!filter_absent(c.filter.words[w], m));
         }
+    }
+
+    /// Route rules go to the routed lists, keyed by (in, out) interface
+    /// pairs; the routed default takes the third policy slot; a route rule
+    /// on a missing interface matches nothing.
+    #[test]
+    fn route_rules_compile_to_the_routed_lists() {
+        use crate::rule::{
+            Action,
+            parse::{NoApps, NoServices, parse_rule_with},
+        };
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let mut rules = Vec::new();
+        for (id, text) in [
+            "in on eth0 out on eth1 proto tcp to 10.0.0.0/8 port 80",
+            "out on eth+ proto udp",
+            "in on nosuch",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let p = parse_rule_with(Action::Allow, &words(text), &NoServices, &NoApps, true)
+                .expect("parses");
+            let rule = p.spec.expand().into_iter().next().expect("a rule");
+            rules.push(StoredRule {
+                id: id as u32,
+                rule,
+            });
+        }
+        rules.push(StoredRule {
+            id: 3,
+            rule: parse_rule_with(Action::Deny, &words("80/tcp"), &NoServices, &NoApps, false)
+                .unwrap()
+                .spec
+                .expand()
+                .remove(0),
+        });
+        let ifaces = |n: &str| match n {
+            "eth0" => vec![2],
+            "eth1" => vec![3],
+            "eth+" => vec![2, 3],
+            _ => Vec::new(),
+        };
+        let defaults = Defaults {
+            incoming: Action::Deny,
+            outgoing: Action::Allow,
+            routed: Action::Reject,
+        };
+        let c = compile(&rules, defaults, &ifaces).unwrap();
+        assert_eq!(
+            c.header.default_policy[..3],
+            [
+                Action::Deny as u8,
+                Action::Allow as u8,
+                Action::Reject as u8
+            ]
+        );
+        let routed = list_index(Direction::Fwd, Family::V4);
+        assert_eq!(c.shape_counts(), [1, 0, 0, 0, 2, 0]);
+        let flags: Vec<u32> = (0..2)
+            .map(|i| c.header.lists[routed].shapes[i].flags)
+            .collect();
+        assert_eq!(
+            flags[0],
+            SHAPE_PROTO | SHAPE_DPORT | SHAPE_IFACE | SHAPE_OIFACE
+        );
+        assert_eq!(flags[1], SHAPE_PROTO | SHAPE_OIFACE);
+        let pairs = |id: u32| {
+            let mut v: Vec<(u32, u32)> =
+                c.v4.iter()
+                    .filter(|(_, e)| e.rule_id == id)
+                    .map(|(k, _)| (k.ifindex, k.oifindex))
+                    .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        assert_eq!(pairs(0), vec![(2, 3)]);
+        assert_eq!(pairs(1), vec![(0, 2), (0, 3)]);
+        assert!(pairs(2).is_empty(), "a missing interface matches nothing");
+        assert_eq!(pairs(3), vec![(0, 0)], "input rules name no interface pair");
     }
 }

@@ -59,7 +59,7 @@ fn interfaces(r: &Rule) -> (Option<&String>, Option<&String>) {
         (r.iface.as_ref(), r.opts.iface_out.as_ref())
     } else {
         match r.dir {
-            Direction::In => (r.iface.as_ref(), None),
+            Direction::In | Direction::Fwd => (r.iface.as_ref(), None),
             Direction::Out => (None, r.iface.as_ref()),
         }
     }
@@ -80,7 +80,7 @@ pub fn canonical(r: &Rule) -> String {
     let clause_in = i_in.map(|i| format!(" in on {i}"));
     let clause_out = i_out.map(|i| format!(" out on {i}"));
     match r.dir {
-        Direction::In => {
+        Direction::In | Direction::Fwd => {
             s.push_str(clause_in.as_deref().unwrap_or(""));
             s.push_str(clause_out.as_deref().unwrap_or(""));
         }
@@ -91,7 +91,7 @@ pub fn canonical(r: &Rule) -> String {
     }
     if !r.opts.forward && r.iface.is_none() {
         s.push_str(match r.dir {
-            Direction::In => " in",
+            Direction::In | Direction::Fwd => " in",
             Direction::Out => " out",
         });
     }
@@ -308,7 +308,7 @@ pub fn status_columns(r: &Rule, verbose: bool) -> (String, String) {
 pub fn status_row(r: &Rule, number: Option<usize>, verbose: bool) -> String {
     let (to, from) = status_columns(r, verbose);
     let mut dir = match r.dir {
-        Direction::In => "IN",
+        Direction::In | Direction::Fwd => "IN",
         Direction::Out => "OUT",
     };
     if r.opts.forward {

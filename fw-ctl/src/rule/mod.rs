@@ -266,8 +266,10 @@ pub struct StoredRule {
 pub struct PacketMeta {
     /// Direction relative to the host.
     pub dir: Direction,
-    /// Interface index it was seen on.
+    /// Interface index it was seen on (forwarded: the incoming one).
     pub ifindex: u32,
+    /// Forwarded: the interface it leaves by; 0 otherwise.
+    pub oifindex: u32,
     /// Protocol (IPv6: after extension headers).
     pub proto: u8,
     /// Source address.

@@ -385,8 +385,10 @@ impl RuleParser<'_> {
                     iface = Some(in_if);
                 }
                 (Direction::Out, None) => opts.iface_out = iface.take(),
-                (Direction::In, Some((_, out_if))) => opts.iface_out = Some(out_if),
-                (Direction::In, None) => {}
+                (Direction::In | Direction::Fwd, Some((_, out_if))) => {
+                    opts.iface_out = Some(out_if);
+                }
+                (Direction::In | Direction::Fwd, None) => {}
             }
         }
         let has_iface = iface.is_some() || opts.iface_out.is_some();

@@ -53,10 +53,12 @@ fn main() {
     let defaults = Defaults {
         incoming: Action::Deny,
         outgoing: Action::Allow,
+        routed: Action::Deny,
     };
     let empty = EmptyXdp::load().expect("load the empty XDP program");
     if std::env::var_os("FW_BENCH_STATEFUL_ONLY").is_some() {
         stateful(&empty);
+        routing();
         flood();
         return;
     }
@@ -249,6 +251,7 @@ fn main() {
         ms(switch)
     );
     stateful(&empty);
+    routing();
     flood();
 }
 
@@ -364,6 +367,7 @@ fn stateful(empty: &EmptyXdp) {
     let defaults = Defaults {
         incoming: Action::Deny,
         outgoing: Action::Allow,
+        routed: Action::Deny,
     };
     let mut list = workload::rules(10_000, 3);
     let next = list.iter().map(|r| r.id).max().unwrap_or(0) + 1;
@@ -444,6 +448,83 @@ fn stateful(empty: &EmptyXdp) {
             off.0,
             off.1,
             once
+        );
+    }
+}
+
+/// What the route lookup costs: XDP on a router rig's `fwin0` (ctx
+/// ingress_ifindex) with the same 10,000 rules, for a packet to the host
+/// with forwarding off (the FIB answers FWD_DISABLED at once) and on (a
+/// full lookup that finds a local route), and for an established
+/// forwarded flow; beside the same local packet through the loopback
+/// device, where the program skips the lookup.
+fn routing() {
+    use fw_tests::packet::{L4, Pkt};
+    let defaults = Defaults {
+        incoming: Action::Allow,
+        outgoing: Action::Allow,
+        routed: Action::Allow,
+    };
+    let list = workload::rules(10_000, 3);
+    let mut rig = Rig::stateful().with_router();
+    let ids: Vec<u32> = list.iter().map(|r| r.id).collect();
+    let compiled = rig.compile(&list, defaults);
+    rig.dp.apply(&compiled, &ids).expect("apply");
+    let router = rig.router.as_ref().expect("router");
+    let (ns, ifin) = (router.ns.name.clone(), router.ifin);
+    let forwarding = |on: bool| {
+        let v = if on { "1" } else { "0" };
+        fw_tests::netns::sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.ip_forward={v}"),
+            &format!("net.ipv6.conf.all.forwarding={v}"),
+        ]);
+    };
+    let timed = |rig: &Rig, ifindex: u32, frame: &[u8]| {
+        let v: Vec<f64> = (0..ROUNDS)
+            .map(|_| rig.xdp_on_timed(ifindex, frame, REPEAT / 16).1)
+            .collect();
+        median(v)
+    };
+    println!("\n## Route lookup at 10,000 rules (ns/packet, median of {ROUNDS} runs)\n");
+    println!(
+        "| family | to the host via lo (no lookup) | to the host, forwarding off | to the host, forwarding on | forwarded, established |"
+    );
+    println!("|--------|-----:|-----:|-----:|-----:|");
+    for (peer, host, beyond) in [
+        ("192.0.2.7", "192.0.2.1", "203.0.113.7"),
+        ("2001:db8:1::7", "2001:db8:1::1", "2001:db8:3::7"),
+    ] {
+        // An established flow to the host, and one through it.
+        let local = Pkt::new(host, peer, L4::Tcp(443, 41000)).flags(0x02);
+        let through = Pkt::new(peer, beyond, L4::Tcp(41000, 443)).flags(0x02);
+        let local_reply = local.reply(0x12).bytes();
+        forwarding(true);
+        assert_eq!(
+            rig.verdict(Direction::Out, &local.bytes()),
+            fw_common::Verdict::Pass
+        );
+        assert_eq!(rig.xdp_on(ifin, &through.bytes()), fw_tests::rig::XDP_PASS);
+        let through_ack = through.clone().flags(0x10).bytes();
+        let lo = {
+            let v: Vec<f64> = (0..ROUNDS)
+                .map(|_| rig.xdp_ns(&local_reply, REPEAT / 16))
+                .collect();
+            median(v)
+        };
+        let on = timed(&rig, ifin, &local_reply);
+        let fwd = timed(&rig, ifin, &through_ack);
+        forwarding(false);
+        let off = timed(&rig, ifin, &local_reply);
+        forwarding(true);
+        println!(
+            "| {} | {lo:.0} | {off:.0} | {on:.0} | {fwd:.0} |",
+            if host.contains(':') { "IPv6" } else { "IPv4" }
         );
     }
 }

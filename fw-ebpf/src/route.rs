@@ -1,0 +1,76 @@
+//! Local delivery or forwarding: which of ufw's chains a received packet
+//! belongs to. ufw's input rules never see forwarded packets and its route
+//! rules see only those; XDP runs before the kernel routes, so the data
+//! plane asks the kernel's FIB the same question the stack will
+//! (`bpf_fib_lookup` with the packet's addresses, protocol, ports and
+//! incoming interface).
+//!
+//! A packet is forwarded when the lookup succeeds (a unicast route out of
+//! the host, forwarding enabled on the incoming interface); local
+//! addresses, broadcast and multicast, unreachable routes and interfaces
+//! without forwarding (the kernel's `FWD_DISABLED` answer comes before any
+//! table is searched, so a host that does not forward pays little) are not.
+//! Addresses are the ones on the wire: a port published through DNAT is
+//! still addressed to the host here, so input rules filter it.
+
+use aya_ebpf::{
+    bindings::{BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_SKIP_NEIGH, bpf_fib_lookup},
+    helpers::bpf_fib_lookup as fib_lookup,
+};
+use fw_common::Family;
+
+use crate::maps::SCRATCH;
+
+/// The loopback device's index in every namespace: never forwarded (and
+/// what BPF_PROG_TEST_RUN reports by default, so verdict tests do not
+/// depend on the test machine's routes).
+const LOOPBACK: u32 = 1;
+
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+
+/// The interface the packet in the scratch slot, received on `ifindex`,
+/// would be forwarded out of, or 0 when it is for the host. `ctx` is the
+/// hook's context pointer. It reads the slot, not a copy the caller keeps
+/// using: what its branches teach the verifier stays here.
+#[inline(always)]
+pub fn out_ifindex(ctx: *mut core::ffi::c_void, ifindex: u32) -> u32 {
+    if ifindex == LOOPBACK {
+        return 0;
+    }
+    let Some(slot) = SCRATCH.get(0) else {
+        return 0;
+    };
+    let pkt = &slot.pkt;
+    // SAFETY: plain integers and arrays; all-zero is a valid value.
+    let mut p: bpf_fib_lookup = unsafe { core::mem::zeroed() };
+    p.l4_protocol = pkt.proto;
+    if pkt.has_ports != 0 {
+        p.sport = pkt.sport.to_be();
+        p.dport = pkt.dport.to_be();
+    }
+    p.ifindex = ifindex;
+    if pkt.family == Family::V6 as u8 {
+        p.family = AF_INET6;
+        p.__bindgen_anon_3.ipv6_src = pkt.src;
+        p.__bindgen_anon_4.ipv6_dst = pkt.dst;
+    } else {
+        p.family = AF_INET;
+        p.__bindgen_anon_3.ipv4_src = pkt.src[0];
+        p.__bindgen_anon_4.ipv4_dst = pkt.dst[0];
+    }
+    // SAFETY: `p` is a bpf_fib_lookup on our stack, its size passed along.
+    let rc = unsafe {
+        fib_lookup(
+            ctx,
+            &mut p,
+            core::mem::size_of::<bpf_fib_lookup>() as i32,
+            BPF_FIB_LOOKUP_SKIP_NEIGH,
+        )
+    };
+    if rc == i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
+        p.ifindex
+    } else {
+        0
+    }
+}
