@@ -749,7 +749,79 @@ fn reject_refuses_connections_on_the_wire() {
         "another source address"
     );
     assert!(fw.reason_packets("limit", "in", "drop") >= 1);
+    // The block lifts once the source stays quiet for the window (shortened
+    // to 2 s in fw.conf; attempts within it keep it closed).
+    let conf = fw.state.join("fw.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("LIMIT_WINDOW=30\n"), "{text}");
+    std::fs::write(&conf, text.replace("LIMIT_WINDOW=30", "LIMIT_WINDOW=2")).unwrap();
+    fw.ok(&["reload"]);
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 2224)),
+        Connect::Failed(std::io::ErrorKind::ConnectionRefused),
+        "still within the window"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(
+        tcp_connect(&pair.client, at(HOST4, 2224)),
+        Connect::Connected,
+        "the window passed"
+    );
     drop(link);
+}
+
+/// Out rules end to end under `default deny outgoing`: `allow out to ADDR
+/// port P` lets the host's connection to that address and port through
+/// (its answers pass as part of the flow), nothing else leaves (but
+/// ufw's built-in ICMPv6), and `deny out` placed before an allow wins.
+/// IPv4 and IPv6.
+#[test]
+fn out_rules_decide_what_the_host_may_open() {
+    let pair = Pair::new("out");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _tcp = tcp_listeners(&pair.client, &[8443, 8444]);
+    fw.ok(&["default", "deny", "outgoing"]);
+    for client in [CLIENT4, CLIENT6] {
+        fw.ok(&["allow", "out", "to", client, "port", "8443", "proto", "tcp"]);
+    }
+    fw.ok(&["enable", "-i", "fw0"]);
+    for client in [CLIENT4, CLIENT6] {
+        assert_eq!(
+            tcp_connect(&pair.host, at(client, 8443)),
+            Connect::Connected,
+            "allow out to {client} port 8443"
+        );
+        assert_eq!(
+            tcp_connect(&pair.host, at(client, 8444)),
+            Connect::Silence,
+            "{client}:8444 under default deny outgoing"
+        );
+    }
+    // As ufw: IPv4 echo requests need a rule to leave, IPv6 ones are among
+    // before6.rules' accepted ICMPv6 types.
+    assert!(
+        !ping(&pair.host, CLIENT4),
+        "ping {CLIENT4}: no rule lets it out"
+    );
+    assert!(ping(&pair.host, CLIENT6), "ping {CLIENT6}: a built-in rule");
+    fw.ok(&["insert", "1", "deny", "out", "to", CLIENT4]);
+    assert_eq!(
+        tcp_connect(&pair.host, at(CLIENT4, 8443)),
+        Connect::Silence,
+        "deny out before the allow"
+    );
+    assert_eq!(
+        tcp_connect(&pair.host, at(CLIENT6, 8443)),
+        Connect::Connected,
+        "the IPv6 allow still holds"
+    );
+    let counted = fw.rule_packets();
+    assert!(
+        counted
+            .get(&format!("deny out from any to {CLIENT4}"))
+            .is_some_and(|n| *n >= 1),
+        "{counted:?}"
+    );
 }
 
 /// Route rules with three namespaces: client A (192.0.2.2, 2001:db8:1::2)
