@@ -204,3 +204,78 @@ impl Pair {
         Self { host, client }
     }
 }
+
+/// Three namespaces in a row: client A -- router R -- server B. R and A
+/// are a [`Pair`] (R is its `host`: `fw0` 192.0.2.1, 2001:db8:1::1; A its
+/// `client`: `cl0` 192.0.2.2, 2001:db8:1::2, default routes via R); B
+/// (`sv0` 198.51.100.2, 2001:db8:2::2, default routes via R) hangs off
+/// R's `rb0` (198.51.100.1, 2001:db8:2::1). R forwards (IPv4 and IPv6).
+pub struct Routed {
+    /// R (`host`) and A (`client`).
+    pub left: Pair,
+    /// B.
+    pub far: Netns,
+}
+
+impl Routed {
+    /// Builds the three namespaces and waits (bounded) until A reaches B
+    /// both ways (fresh IPv6 links take a moment).
+    ///
+    /// # Panics
+    /// When a command fails or B stays unreachable.
+    #[must_use]
+    pub fn new(prefix: &str) -> Self {
+        let left = Pair::new(prefix);
+        let far = Netns::new(&format!("{prefix}b"));
+        let (router, a) = (&left.host, &left.client);
+        router.ip(&[
+            "link", "add", "rb0", "type", "veth", "peer", "name", "sv0", "netns", &far.name,
+        ]);
+        router.ip(&["addr", "add", "198.51.100.1/24", "dev", "rb0"]);
+        router.ip(&[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:2::1/64",
+            "dev",
+            "rb0",
+            "nodad",
+        ]);
+        router.ip(&["link", "set", "rb0", "up"]);
+        far.ip(&["addr", "add", "198.51.100.2/24", "dev", "sv0"]);
+        far.ip(&[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:2::2/64",
+            "dev",
+            "sv0",
+            "nodad",
+        ]);
+        far.ip(&["link", "set", "sv0", "up"]);
+        far.ip(&["route", "add", "default", "via", "198.51.100.1"]);
+        far.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"]);
+        a.ip(&["route", "add", "default", "via", "192.0.2.1"]);
+        a.ip(&["-6", "route", "add", "default", "via", "2001:db8:1::1"]);
+        router.run(|| {
+            std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward");
+            std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").expect("forwarding");
+        });
+        for to in [Self::B4, Self::B6] {
+            assert!(
+                (0..10).any(|_| crate::fwctl::ping(a, to)),
+                "{to} unreachable from A"
+            );
+        }
+        Self { left, far }
+    }
+
+    /// A's IPv4 address.
+    pub const A4: &str = "192.0.2.2";
+    /// A's IPv6 address.
+    pub const A6: &str = "2001:db8:1::2";
+    /// B's IPv4 address.
+    pub const B4: &str = "198.51.100.2";
+    /// B's IPv6 address.
+    pub const B6: &str = "2001:db8:2::2";
+}

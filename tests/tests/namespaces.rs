@@ -839,53 +839,15 @@ fn out_rules_decide_what_the_host_may_open() {
 fn route_rules_filter_forwarded_traffic_between_three_namespaces() {
     use std::io::{Read as _, Write as _};
 
-    let left = Pair::new("rt");
-    let (router, a) = (&left.host, &left.client);
-    let b = fw_tests::netns::Netns::new("rtb");
-    router.ip(&[
-        "link", "add", "rb0", "type", "veth", "peer", "name", "sv0", "netns", &b.name,
-    ]);
-    router.ip(&["addr", "add", "198.51.100.1/24", "dev", "rb0"]);
-    router.ip(&[
-        "-6",
-        "addr",
-        "add",
-        "2001:db8:2::1/64",
-        "dev",
-        "rb0",
-        "nodad",
-    ]);
-    router.ip(&["link", "set", "rb0", "up"]);
-    b.ip(&["addr", "add", "198.51.100.2/24", "dev", "sv0"]);
-    b.ip(&[
-        "-6",
-        "addr",
-        "add",
-        "2001:db8:2::2/64",
-        "dev",
-        "sv0",
-        "nodad",
-    ]);
-    b.ip(&["link", "set", "sv0", "up"]);
-    b.ip(&["route", "add", "default", "via", "198.51.100.1"]);
-    b.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"]);
-    a.ip(&["route", "add", "default", "via", HOST4]);
-    a.ip(&["-6", "route", "add", "default", "via", HOST6]);
-    router.run(|| {
-        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward");
-        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").expect("forwarding");
-    });
-    const A4: &str = "192.0.2.2";
-    const A6: &str = "2001:db8:1::2";
-    const B4: &str = "198.51.100.2";
-    const B6: &str = "2001:db8:2::2";
-    let _b_tcp = tcp_listeners(&b, &[80, 81]);
+    let lab = fw_tests::netns::Routed::new("rt");
+    let (router, a, b) = (&lab.left.host, &lab.left.client, &lab.far);
+    use fw_tests::netns::Routed as R;
+    const A4: &str = R::A4;
+    const A6: &str = R::A6;
+    const B4: &str = R::B4;
+    const B6: &str = R::B6;
+    let _b_tcp = tcp_listeners(b, &[80, 81]);
     let _a_tcp = tcp_listeners(a, &[8080]);
-    // Fresh IPv6 links take a moment (link-local addresses, neighbours):
-    // wait, bounded, until a ping gets through.
-    for to in [B4, B6] {
-        assert!((0..10).any(|_| ping(a, to)), "{to} unreachable without fw");
-    }
     for to in [B4, B6] {
         assert_eq!(
             tcp_connect(a, at(to, 80)),
@@ -925,7 +887,7 @@ fn route_rules_filter_forwarded_traffic_between_three_namespaces() {
         );
         assert_eq!(tcp_connect(a, at(to, 81)), Connect::Silence, "{to}:81");
         assert_eq!(
-            tcp_connect(&b, at(from, 8080)),
+            tcp_connect(b, at(from, 8080)),
             Connect::Silence,
             "{to} cannot open a connection to {from}"
         );
@@ -941,7 +903,7 @@ fn route_rules_filter_forwarded_traffic_between_three_namespaces() {
     fw.ok(&["default", "allow", "routed"]);
     for (from, to) in [(A4, B4), (A6, B6)] {
         assert_eq!(
-            tcp_connect(&b, at(from, 8080)),
+            tcp_connect(b, at(from, 8080)),
             Connect::Connected,
             "{to} -> {from}"
         );

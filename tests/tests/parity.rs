@@ -890,3 +890,131 @@ fn enable_and_reset_over_ssh_ask_first() {
     // the unanswered `reset` kept it.
     assert!(fw.ok(&["status"]).starts_with("Status: active"));
 }
+
+/// Route rules and the routed policy, ufw against fw-ctl on a router
+/// between two networks (`fw_tests::netns::Routed`, one lab each): the
+/// same commands on R, then the same probes from A through R to B and
+/// from B to A (TCP connects, UDP datagrams, pings; IPv4 and IPv6) must
+/// meet the same fate. Covers: input rules never forward, route rules
+/// with interfaces/addresses/ports, replies of forwarded flows, ufw's
+/// before-forward ICMP, `default allow|deny|reject routed`.
+#[test]
+fn route_rules_forward_what_ufws_do() {
+    use fw_tests::netns::Routed as R;
+    let (ul, fl) = (R::new("ru"), R::new("rf"));
+    // A veth delivers what fw's XDP program sends back (a `reject`'s
+    // answer) only when the peer runs an XDP program: A and B run one that
+    // passes everything, in both labs alike.
+    let _xdp: Vec<_> = [&ul, &fl]
+        .iter()
+        .flat_map(|lab| {
+            [
+                fw_tests::empty::EmptyXdp::pass_on(&lab.left.client, c"cl0"),
+                fw_tests::empty::EmptyXdp::pass_on(&lab.far, c"sv0"),
+            ]
+        })
+        .collect();
+    let ufw = Ufw::new(&ul.left.host);
+    let fw = FwCtl::new(&fl.left.host, Launch::Nsenter);
+    #[derive(Clone, Copy, Debug)]
+    enum Way {
+        AtoB,
+        BtoA,
+    }
+    let probes: Vec<(Way, Probe)> = vec![
+        (Way::AtoB, Probe::Tcp(R::B4, 80)),
+        (Way::AtoB, Probe::Tcp(R::B6, 80)),
+        (Way::AtoB, Probe::Tcp(R::B4, 81)),
+        (Way::AtoB, Probe::Tcp(R::B6, 81)),
+        (Way::AtoB, Probe::Tcp(R::B4, 22)),
+        (Way::AtoB, Probe::Udp(R::B4, 53)),
+        (Way::AtoB, Probe::Udp(R::B6, 53)),
+        (Way::AtoB, Probe::Udp(R::B4, 5353)),
+        (Way::AtoB, Probe::Ping(R::B4)),
+        (Way::AtoB, Probe::Ping(R::B6)),
+        (Way::BtoA, Probe::Tcp(R::A4, 8080)),
+        (Way::BtoA, Probe::Tcp(R::A6, 8080)),
+        (Way::BtoA, Probe::Udp(R::A4, 5353)),
+    ];
+    let run = |lab: &R| -> Vec<Fate> {
+        let (a, b) = (&lab.left.client, &lab.far);
+        let _a_tcp = tcp_listeners(a, &[8080]);
+        let _b_tcp = tcp_listeners(b, &[22, 80, 81]);
+        let a_udp = udp_sockets(a, &[5353]);
+        let b_udp = udp_sockets(b, &[53, 5353]);
+        probes
+            .iter()
+            .map(|(way, p)| {
+                let (from, rx) = match way {
+                    Way::AtoB => (a, &b_udp),
+                    Way::BtoA => (b, &a_udp),
+                };
+                match *p {
+                    Probe::Tcp(h, port) => {
+                        Fate::Tcp(tcp_connect(from, SocketAddr::new(h.parse().unwrap(), port)))
+                    }
+                    Probe::Udp(h, port) => {
+                        let sock = match (way, port) {
+                            (Way::AtoB, 53) => &rx[0],
+                            _ => rx.last().unwrap(),
+                        };
+                        Fate::Udp(udp_delivered(
+                            from,
+                            SocketAddr::new(h.parse().unwrap(), port),
+                            2,
+                            sock,
+                        ))
+                    }
+                    Probe::Ping(h) => Fate::Ping(ping(from, h)),
+                }
+            })
+            .collect()
+    };
+    let mut phases = 0;
+    for script in [
+        &[
+            "allow 22/tcp",
+            "allow 80/tcp",
+            "route allow in on fw0 out on rb0 to 198.51.100.2 port 80 proto tcp",
+            "route allow in on fw0 out on rb0 to 2001:db8:2::2 port 80 proto tcp",
+            "route allow proto udp to any port 53",
+            "--force enable",
+        ][..],
+        &[
+            "route deny in on fw0 to any port 81 proto tcp",
+            "default allow routed",
+        ][..],
+        &[
+            "default reject routed",
+            "route delete allow proto udp to any port 53",
+        ][..],
+    ] {
+        for line in script {
+            let w = words(line);
+            let args: Vec<&str> = w.iter().map(String::as_str).collect();
+            let (a, b) = (ufw.output(&args), fw.output(&args));
+            assert!(a.status.success(), "ufw {line}: {}", show(&a));
+            assert_eq!(
+                (a.status.code(), &a.stdout),
+                (b.status.code(), &b.stdout),
+                "{line}: ufw {} fw-ctl {}",
+                show(&a),
+                show(&b)
+            );
+        }
+        let (a, b) = (run(&ul), run(&fl));
+        for ((p, x), y) in probes.iter().zip(&a).zip(&b) {
+            assert_eq!(x, y, "phase {phases}: probe {p:?}: ufw {x:?}, fw-ctl {y:?}");
+        }
+        phases += 1;
+    }
+    let verbose = ["status", "verbose"];
+    assert_eq!(
+        String::from_utf8_lossy(&ufw.output(&verbose).stdout),
+        as_ufw_would(&fw.output(&verbose).stdout)
+    );
+    eprintln!(
+        "routed parity: {phases} phases x {} probes through a router, identical",
+        probes.len()
+    );
+}
