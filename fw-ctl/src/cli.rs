@@ -213,6 +213,25 @@ pub enum Cmd {
     },
     /// Counters: per reason, direction and verdict, and per rule.
     Stats,
+    /// The long-running daemon: a Prometheus endpoint at /metrics (the
+    /// filter never depends on it). Stops on SIGTERM or SIGINT.
+    Daemon {
+        /// Where /metrics listens (loopback by default).
+        #[arg(long, default_value = crate::daemon::DEFAULT_METRICS_ADDRESS)]
+        metrics_address: std::net::SocketAddr,
+        /// Sum rule counters per action, direction and family instead of
+        /// one series per rule.
+        #[arg(long)]
+        aggregate_rules: bool,
+        /// Above this many rules, rule counters are summed as with
+        /// --aggregate-rules (bounds the scrape's size).
+        #[arg(long, default_value_t = crate::daemon::metrics::DEFAULT_MAX_RULE_SERIES)]
+        max_rule_series: usize,
+        /// Keep the kernel's BPF run-time statistics on while the daemon
+        /// runs (per-program run count and time; costs a little per packet).
+        #[arg(long)]
+        bpf_stats: bool,
+    },
 }
 
 /// The instance this invocation works on.
@@ -284,6 +303,22 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Stats => stats(&ctx),
+        Cmd::Daemon {
+            metrics_address,
+            aggregate_rules,
+            max_rule_series,
+            bpf_stats,
+        } => crate::daemon::run(crate::daemon::Options {
+            state_dir: ctx.state_dir.clone(),
+            pin_dir: ctx.pin_dir.clone(),
+            metrics_address,
+            rules: if aggregate_rules {
+                crate::daemon::metrics::RuleSeries::Aggregated
+            } else {
+                crate::daemon::metrics::RuleSeries::PerRule(max_rule_series)
+            },
+            bpf_stats,
+        }),
     }
 }
 
@@ -338,6 +373,7 @@ fn wanted_interfaces(names: &[String], all: &[netns::Iface]) -> Result<Vec<Strin
 /// Compiles `st` and installs it when enabled: prepare (invisible), save
 /// the state, commit. `old` is the state before the change.
 fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
+    let started = std::time::Instant::now();
     let ifaces = netns::interfaces()?;
     let compiled = compile(&st.rules, st.defaults, &resolver(&ifaces))
         .map_err(|e| UserError(e.to_string()))?;
@@ -362,6 +398,7 @@ fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
     let prepared = dp.prepare(&compiled, &fresh)?;
     dir.save(st)?;
     dp.commit(prepared)?;
+    dir.record_apply(started.elapsed())?;
     Ok(())
 }
 
@@ -433,6 +470,7 @@ fn reload(ctx: &Ctx) -> Result<u8> {
 fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = dir.load()?;
+    let started = std::time::Instant::now();
     let all = netns::interfaces()?;
     let wanted = wanted_interfaces(
         if names.is_empty() {
@@ -479,6 +517,7 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
             );
         }
         dp.apply(&compiled, &[])?;
+        dir.record_apply(started.elapsed())?;
         for name in attach::attached(&pins) {
             if !wanted.contains(&name) {
                 attach::detach(&pins, &name)?;

@@ -1,10 +1,12 @@
 //! fw-ctl as a library: the rule model and grammar, the compiler to the
-//! kernel's tuple-space layout, the reference classifier, the state dir, and
-//! the loader that pins and updates the data plane. The `fw-ctl` binary and
+//! kernel's tuple-space layout, the reference classifier, the state dir,
+//! the loader that pins and updates the data plane, and the daemon (the
+//! Prometheus endpoint). The `fw-ctl` binary and
 //! the integration tests are thin users of this crate.
 
 pub mod apps;
 pub mod cli;
+pub mod daemon;
 pub mod loader;
 pub mod netns;
 pub mod reference;

@@ -20,6 +20,8 @@
 //!                     profile names; SPEC the ports an application rule
 //!                     had when added, in profile syntax: 80,443/tcp|53)
 //! STATE_DIR/applications.d  fw's own application profiles (ufw's INI format)
+//! STATE_DIR/last-apply  DURATION_SECONDS=, AT= (Unix time) of the last apply
+//!                     to the kernel (written by fw-ctl, read by the daemon)
 //! STATE_DIR/.lock     flock(2) held by every fw-ctl for its whole run
 //! ```
 //! Files are written atomically (temporary file, fsync, rename, fsync of the
@@ -210,6 +212,9 @@ impl State {
     }
 }
 
+/// File of the last apply's duration (see [`StateDir::record_apply`]).
+const LAST_APPLY: &str = "last-apply";
+
 /// An open, locked state directory.
 pub struct StateDir {
     path: PathBuf,
@@ -273,6 +278,37 @@ impl StateDir {
             Err(e) => return Err(io_err(&rules)(e)),
         }
         Ok(st)
+    }
+
+    /// Records the last apply to the kernel (`last-apply`: its duration
+    /// and when it happened), for the metrics.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn record_apply(&self, took: std::time::Duration) -> Result<(), StateError> {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        write_atomic(
+            &self.path.join(LAST_APPLY),
+            &format!(
+                "DURATION_SECONDS={:.6}\nAT={:.3}\n",
+                took.as_secs_f64(),
+                at.as_secs_f64()
+            ),
+        )
+    }
+
+    /// The last apply's duration and Unix time, if one was recorded.
+    #[must_use]
+    pub fn last_apply(&self) -> Option<(f64, f64)> {
+        let text = std::fs::read_to_string(self.path.join(LAST_APPLY)).ok()?;
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        Some((field("DURATION_SECONDS")?, field("AT")?))
     }
 
     /// Writes the state atomically.

@@ -1,8 +1,10 @@
 //! `cargo xtask install [--root DIR]`: the release `fw-ctl` to
-//! `DIR/usr/local/sbin/fw-ctl` and the boot unit to
-//! `DIR/etc/systemd/system/fw.service`; with no `--root` (the live system)
-//! the unit is also enabled, so the firewall saved in /etc/fw is restored
-//! at every boot before the network comes up.
+//! `DIR/usr/local/sbin/fw-ctl`, the boot unit to
+//! `DIR/etc/systemd/system/fw.service` and the daemon's unit to
+//! `DIR/etc/systemd/system/fw-daemon.service`; with no `--root` (the live
+//! system) the boot unit is also enabled, so the firewall saved in /etc/fw
+//! is restored at every boot before the network comes up (the daemon is
+//! left for the operator to enable).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,9 @@ use crate::{cargo, run as sh};
 
 /// The unit file shipped in the repository.
 const UNIT: &str = include_str!("../../fw-ctl/systemd/fw.service");
+
+/// The daemon's unit file.
+const DAEMON_UNIT: &str = include_str!("../../fw-ctl/systemd/fw-daemon.service");
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let root = match args {
@@ -33,10 +38,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     std::fs::copy(&bin, &tmp).with_context(|| format!("copy {}", bin.display()))?;
     std::fs::rename(&tmp, sbin.join("fw-ctl"))?;
     std::fs::write(units.join("fw.service"), UNIT)?;
+    std::fs::write(units.join("fw-daemon.service"), DAEMON_UNIT)?;
     println!(
-        "installed {} and {}",
+        "installed {}, {} and {}",
         sbin.join("fw-ctl").display(),
-        units.join("fw.service").display()
+        units.join("fw.service").display(),
+        units.join("fw-daemon.service").display()
     );
     if root == Path::new("/") {
         let systemd = Path::new("/run/systemd/system").exists();

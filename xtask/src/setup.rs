@@ -49,6 +49,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("ufw", "/usr/sbin/ufw"),
     // ping for the end-to-end tests of tracked ICMP echo.
     ("iputils-ping", "/usr/bin/ping"),
+    // Prometheus and promtool for the metrics tests (started by the tests
+    // themselves, on loopback inside a test namespace).
+    ("prometheus", "/usr/bin/promtool"),
 ];
 
 /// Installs what is missing.

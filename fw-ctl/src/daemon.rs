@@ -1,0 +1,146 @@
+//! `fw-ctl daemon`: the long-running process for what needs one (today the
+//! Prometheus endpoint). The filter never depends on it: the programs and
+//! maps are pinned and enforce with or without it, and stopping it changes
+//! no verdict.
+//!
+//! It holds nothing of the data plane between requests: every scrape opens
+//! the pinned maps afresh (`metrics::gather`), so the daemon survives the
+//! filter being disabled, enabled again or reloaded under it, and reports
+//! `fw_enabled 0` meanwhile. SIGTERM and SIGINT stop it cleanly: the
+//! listener closes, requests in flight finish, exit status 0.
+
+pub mod metrics;
+
+use std::{convert::Infallible, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::{
+    net::TcpListener,
+    signal::unix::{SignalKind, signal},
+};
+
+/// The default address of the metrics endpoint: loopback only. Port 9848:
+/// in the exporters' range (9100-9999) of Prometheus's default port
+/// allocations, clear of node_exporter's 9100 and of the ports that list
+/// records as taken (see the README).
+pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9848";
+
+/// What the daemon serves and how.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The state directory of the instance.
+    pub state_dir: PathBuf,
+    /// The pin directory of the instance.
+    pub pin_dir: PathBuf,
+    /// Where `/metrics` listens.
+    pub metrics_address: SocketAddr,
+    /// How per-rule series are exported.
+    pub rules: metrics::RuleSeries,
+    /// Keep the kernel's BPF run-time statistics on while running.
+    pub bpf_stats: bool,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; returns the exit status.
+///
+/// # Errors
+/// When the listener cannot be bound or the runtime cannot start.
+pub fn run(opts: Options) -> Result<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(serve(Arc::new(opts)))
+}
+
+async fn serve(opts: Arc<Options>) -> Result<u8> {
+    // BPF run-time statistics cost the data plane a little per packet:
+    // on only when asked, and only while the daemon runs.
+    let _stats = if opts.bpf_stats {
+        Some(
+            aya::sys::enable_stats(aya::sys::Stats::RunTime)
+                .context("enabling the kernel's BPF statistics")?,
+        )
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(opts.metrics_address)
+        .await
+        .with_context(|| format!("listening on {}", opts.metrics_address))?;
+    eprintln!(
+        "fw-ctl daemon: metrics on http://{}/metrics",
+        listener.local_addr()?
+    );
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let opts = Arc::clone(&opts);
+                conns.spawn(async move {
+                    let svc = service_fn(move |req| respond(req, Arc::clone(&opts)));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    drop(listener);
+    // Requests in flight finish (bounded: a scrape reads maps, no more).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    eprintln!("fw-ctl daemon: stopped");
+    Ok(0)
+}
+
+async fn respond(
+    req: Request<Incoming>,
+    opts: Arc<Options>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status, kind: &'static str, body: Vec<u8>| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(kind));
+        r
+    };
+    match req.uri().path() {
+        "/metrics" => {
+            let gathered = tokio::task::spawn_blocking(move || metrics::render(&opts)).await;
+            Ok(match gathered {
+                Ok(Ok(text)) => reply(StatusCode::OK, metrics::CONTENT_TYPE, text),
+                Ok(Err(e)) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    format!("fw-ctl daemon: {e:#}\n").into_bytes(),
+                ),
+                Err(e) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    format!("fw-ctl daemon: {e}\n").into_bytes(),
+                ),
+            })
+        }
+        "/" => Ok(reply(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            b"fw-ctl daemon: metrics at /metrics\n".to_vec(),
+        )),
+        _ => Ok(reply(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            b"not found\n".to_vec(),
+        )),
+    }
+}
