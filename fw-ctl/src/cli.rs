@@ -941,7 +941,15 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
         } else {
             ""
         };
-        match st.rules.iter().position(|r| r.rule == rule) {
+        // As ufw: the comment is not part of a rule's identity (fail2ban's
+        // ufw action adds bans with a comment and deletes them without).
+        let bare = |r: &crate::rule::Rule| {
+            let mut r = r.clone();
+            r.opts.comment = None;
+            r
+        };
+        let wanted = bare(&rule);
+        match st.rules.iter().position(|r| bare(&r.rule) == wanted) {
             Some(i) => {
                 st.rules.remove(i);
                 messages.push(format!("{}{suffix}", deleted_word(ctx, &old)));

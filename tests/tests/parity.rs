@@ -459,6 +459,11 @@ const SCENARIOS: &[Scenario] = &[
             "show added",
             "delete allow 8080/tcp comment 'renamed'",
             "delete allow log 2222/tcp",
+            // fail2ban's ufw action: banned with a comment, unbanned without.
+            "prepend deny from 203.0.113.77 to any comment 'by Fail2Ban after 3 attempts'",
+            "status numbered",
+            "delete deny from 203.0.113.77 to any",
+            "delete deny from 203.0.113.77 to any",
             "status numbered",
         ],
         &[

@@ -52,7 +52,17 @@ const PACKAGES: &[(&str, &str)] = &[
     // Prometheus and promtool for the metrics tests (started by the tests
     // themselves, on loopback inside a test namespace).
     ("prometheus", "/usr/bin/promtool"),
+    // fail2ban for the ban-through-fw test (a private server started by
+    // the test in a namespace; the packaged service is never started, see
+    // `run`).
+    ("fail2ban", "/usr/bin/fail2ban-server"),
 ];
+
+/// Debian's hook that tells package scripts whether they may start
+/// services: while it exists and exits 101, installing prometheus or
+/// fail2ban starts no daemon on the host (fail2ban's would manage the
+/// host's firewall).
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 /// Installs what is missing.
 pub(crate) fn run() -> Result<()> {
@@ -67,12 +77,24 @@ pub(crate) fn run() -> Result<()> {
     if !missing.is_empty() {
         eprintln!("xtask setup: installing {}", missing.join(" "));
         exec(Command::new("apt-get").args(["update", "-q"]))?;
-        exec(
+        let own_policy = !Path::new(POLICY_RC_D).exists();
+        if own_policy {
+            std::fs::write(POLICY_RC_D, "#!/bin/sh\nexit 101\n")?;
+            std::fs::set_permissions(
+                POLICY_RC_D,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )?;
+        }
+        let installed = exec(
             Command::new("apt-get")
                 .args(["install", "-y", "-q", "--no-install-recommends"])
                 .args(&missing)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
+        );
+        if own_policy {
+            let _ = std::fs::remove_file(POLICY_RC_D);
+        }
+        installed?;
     }
     let toolchains = Command::new("rustup")
         .args(["toolchain", "list"])
