@@ -12,6 +12,17 @@ pub mod rig;
 pub mod ufw;
 pub mod workload;
 
+/// A child process (a daemon a test started) killed and reaped on drop,
+/// also when the test fails.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `cmd` run as the child of a shell whose process name is `sshd`, so the
 /// program sees an SSH session among its ancestors (ufw and fw-ctl ask
 /// before `enable` and `reset` then). `sshd` is a copy of `/bin/sh` in

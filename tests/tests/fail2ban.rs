@@ -7,26 +7,17 @@
 //! deleted again and the client gets through.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use fw_tests::{
+    ChildGuard,
     fwctl::{Connect, FwCtl, Launch, binary, tcp_connect, tcp_listeners},
     netns::Pair,
 };
 
 const CLIENT: &str = "192.0.2.2";
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Retries `f` every 250 ms for at most `limit`.
 fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -90,7 +81,7 @@ fn fail2ban_bans_and_unbans_through_fw() {
         ),
     )
     .unwrap();
-    let _server = Guard(
+    let _server = ChildGuard(
         Command::new("nsenter")
             .arg(format!("--net={}", pair.host.path()))
             .args(["fail2ban-server", "-f", "-x", "-c"])

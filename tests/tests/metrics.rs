@@ -9,11 +9,12 @@
 use std::{
     io::{Read as _, Write as _},
     net::SocketAddr,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use fw_tests::{
+    ChildGuard,
     fwctl::{FwCtl, Launch, udp_delivered, udp_sockets},
     netns::{Netns, Pair},
 };
@@ -22,16 +23,6 @@ use fw_tests::{
 /// with it; each test namespace has its own loopback).
 const METRICS: &str = "127.0.0.1:9848";
 const PROMETHEUS: &str = "127.0.0.1:19090";
-
-/// A child process killed (and reaped) on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One HTTP/1.0 GET from inside `ns`: (status line, body). Bounded by a
 /// 5-second read timeout.
@@ -89,7 +80,7 @@ fn prometheus_scrapes_the_rule_counters() {
         "the unit runs the daemon with its defaults"
     );
     assert_eq!(fw_ctl::daemon::DEFAULT_METRICS_ADDRESS, METRICS);
-    let daemon = Guard(
+    let daemon = ChildGuard(
         fw.command(&exec)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -162,7 +153,7 @@ fn prometheus_scrapes_the_rule_counters() {
         ),
     )
     .unwrap();
-    let _prometheus = Guard(
+    let _prometheus = ChildGuard(
         Command::new("nsenter")
             .arg(format!("--net={}", pair.host.path()))
             .arg("prometheus")
@@ -219,7 +210,7 @@ fn aggregated_rule_series_stay_few() {
         fw.ok(&["deny", &format!("{port}/tcp")]);
     }
     fw.ok(&["enable", "-i", "fw0"]);
-    let _daemon = Guard(
+    let _daemon = ChildGuard(
         fw.command(&[
             "daemon",
             "--metrics-address",
