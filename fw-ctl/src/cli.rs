@@ -212,7 +212,18 @@ pub enum Cmd {
         report: Option<String>,
     },
     /// Counters: per reason, direction and verdict, and per rule.
-    Stats,
+    Stats {
+        /// Sort the rules by packets or bytes (busiest first) instead of
+        /// by number.
+        #[arg(long, value_parser = ["number", "packets", "bytes"], default_value = "number")]
+        sort: String,
+        /// Counts as K/M/G (powers of 1000) and bytes as KiB/MiB/GiB.
+        #[arg(long)]
+        human: bool,
+        /// Everything as one JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// The long-running daemon: a Prometheus endpoint at /metrics (the
     /// filter never depends on it). Stops on SIGTERM or SIGINT.
     Daemon {
@@ -302,7 +313,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             print!("{}", usage::USAGE);
             Ok(0)
         }
-        Cmd::Stats => stats(&ctx),
+        Cmd::Stats { sort, human, json } => stats(&ctx, &sort, human, json),
         Cmd::Daemon {
             metrics_address,
             aggregate_rules,
@@ -1136,15 +1147,24 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn stats(ctx: &Ctx) -> Result<u8> {
+fn stats(ctx: &Ctx, sort: &str, human: bool, json: bool) -> Result<u8> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let st = dir.load()?;
     let Some(dp) = open_live(ctx, &st)? else {
-        println!("Status: inactive");
+        if json {
+            println!("{}", serde_json::json!({ "active": false }));
+        } else {
+            println!("Status: inactive");
+        }
         return Ok(0);
     };
-    println!("Generation: {}", dp.config()?.generation);
+    let generation = dp.config()?.generation;
     let (n, cap) = dp.flows()?;
+    if json {
+        print!("{}", stats_json(&dp, &st, generation, (n, cap))?);
+        return Ok(0);
+    }
+    println!("Generation: {generation}");
     println!(
         "Flows: {n} tracked of {cap} ({:.1}%){}",
         n as f64 * 100.0 / f64::from(cap.max(1)),
@@ -1155,14 +1175,88 @@ fn stats(ctx: &Ctx) -> Result<u8> {
         }
     );
     println!();
-    print!("{}", counter_tables(&dp, &st)?);
+    print!("{}", counter_tables(&dp, &st, sort, human)?);
     Ok(0)
+}
+
+/// `stats --json`: the same counters as one object.
+fn stats_json(dp: &Dataplane, st: &State, generation: u64, flows: (usize, u32)) -> Result<String> {
+    use serde_json::{Value, json};
+    let mut reasons = Vec::new();
+    for r in Reason::ALL {
+        for d in Direction::ALL {
+            for v in [Verdict::Pass, Verdict::Drop] {
+                let c = dp.reason_counter(r, d, v)?;
+                if c.packets == 0 {
+                    continue;
+                }
+                reasons.push(json!({
+                    "reason": r.as_str(),
+                    "direction": d.as_str(),
+                    "verdict": if v == Verdict::Pass { "pass" } else { "drop" },
+                    "packets": c.packets,
+                    "bytes": c.bytes,
+                }));
+            }
+        }
+    }
+    let mut rules = Vec::new();
+    for (i, r) in st.rules.iter().enumerate() {
+        let c = dp.rule_counter(r.id)?;
+        let mut bare = r.rule.clone();
+        bare.opts.comment = None;
+        rules.push(json!({
+            "number": i + 1,
+            "id": r.id,
+            "rule": canonical(&bare),
+            "family": if r.rule.family == Family::V6 { "ipv6" } else { "ipv4" },
+            "action": crate::rule::display::action_word(r.rule.action),
+            "direction": if r.rule.opts.forward { "fwd" } else { r.rule.dir.as_str() },
+            "comment": r.rule.opts.comment.clone().map_or(Value::Null, Value::String),
+            "packets": c.packets,
+            "bytes": c.bytes,
+        }));
+    }
+    let v = json!({
+        "active": true,
+        "generation": generation,
+        "flows": { "tracked": flows.0, "capacity": flows.1 },
+        "reasons": reasons,
+        "rules": rules,
+    });
+    Ok(format!("{}\n", serde_json::to_string_pretty(&v)?))
+}
+
+/// A count for people: 1234567 -> 1.2M (powers of 1000).
+fn human_count(n: u64) -> String {
+    human_unit(n, 1000.0, &["", "K", "M", "G", "T", "P"])
+}
+
+/// Bytes for people: 1536 -> 1.5KiB (powers of 1024).
+fn human_bytes(n: u64) -> String {
+    human_unit(n, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+}
+
+fn human_unit(n: u64, base: f64, units: &[&str]) -> String {
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= base && i + 1 < units.len() {
+        v /= base;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}{}", units[0])
+    } else {
+        format!("{v:.1}{}", units[i])
+    }
 }
 
 /// The counters as tables: per reason, direction and verdict (those that
 /// moved), then per rule in list order.
-fn counter_tables(dp: &Dataplane, st: &State) -> Result<String> {
+fn counter_tables(dp: &Dataplane, st: &State, sort: &str, human: bool) -> Result<String> {
     use std::fmt::Write as _;
+    let count = |n: u64| if human { human_count(n) } else { n.to_string() };
+    let bytes = |n: u64| if human { human_bytes(n) } else { n.to_string() };
     let mut o = String::new();
     writeln!(
         o,
@@ -1182,8 +1276,8 @@ fn counter_tables(dp: &Dataplane, st: &State) -> Result<String> {
                     r.as_str(),
                     d.as_str(),
                     if v == Verdict::Pass { "pass" } else { "drop" },
-                    c.packets,
-                    c.bytes
+                    count(c.packets),
+                    bytes(c.bytes)
                 )?;
             }
         }
@@ -1194,8 +1288,17 @@ fn counter_tables(dp: &Dataplane, st: &State) -> Result<String> {
         "{:<6} {:<6} {:>12} {:>14}  Rule",
         "Num", "Id", "Packets", "Bytes"
     )?;
+    let mut rows = Vec::with_capacity(st.rules.len());
     for (i, r) in st.rules.iter().enumerate() {
-        let c = dp.rule_counter(r.id)?;
+        rows.push((i + 1, r, dp.rule_counter(r.id)?));
+    }
+    // Busiest first; ties keep the list order.
+    match sort {
+        "packets" => rows.sort_by_key(|r| std::cmp::Reverse(r.2.packets)),
+        "bytes" => rows.sort_by_key(|r| std::cmp::Reverse(r.2.bytes)),
+        _ => {}
+    }
+    for (num, r, c) in rows {
         let fam = if r.rule.family == Family::V6 {
             " (v6)"
         } else {
@@ -1204,12 +1307,28 @@ fn counter_tables(dp: &Dataplane, st: &State) -> Result<String> {
         writeln!(
             o,
             "{:<6} {:<6} {:>12} {:>14}  {}{fam}",
-            i + 1,
+            num,
             r.id,
-            c.packets,
-            c.bytes,
+            count(c.packets),
+            bytes(c.bytes),
             canonical(&r.rule)
         )?;
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{human_bytes, human_count};
+
+    #[test]
+    fn counts_and_bytes_for_people() {
+        assert_eq!(human_count(999), "999");
+        assert_eq!(human_count(1_000), "1.0K");
+        assert_eq!(human_count(1_234_567), "1.2M");
+        assert_eq!(human_count(3_000_000_000), "3.0G");
+        assert_eq!(human_bytes(512), "512B");
+        assert_eq!(human_bytes(1_536), "1.5KiB");
+        assert_eq!(human_bytes(5 << 30), "5.0GiB");
+    }
 }

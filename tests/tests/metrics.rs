@@ -119,6 +119,37 @@ fn prometheus_scrapes_the_rule_counters() {
     assert_eq!(sample(&body, "fw_enabled"), Some(1.0));
     assert!(sample(&body, "fw_conntrack_entries").is_some_and(|n| n >= 3.0));
 
+    // The same counters for scripts (`stats --json`) and sorted by load.
+    let stats: serde_json::Value =
+        serde_json::from_str(&fw.ok(&["stats", "--json"])).expect("stats --json is JSON");
+    let first = &stats["rules"][0];
+    assert_eq!(
+        (
+            first["number"].as_u64(),
+            first["packets"].as_u64(),
+            first["comment"].as_str()
+        ),
+        (Some(1), Some(3), Some("syslog")),
+        "{stats}"
+    );
+    assert_eq!(first["rule"], "allow in proto udp from any to any port 514");
+    assert!(stats["flows"]["tracked"].as_u64().is_some_and(|n| n >= 3));
+    fw.ok(&["allow", "9/udp"]);
+    let sorted = fw.ok(&["stats", "--sort", "packets", "--human"]);
+    let rules: Vec<&str> = sorted
+        .lines()
+        .skip_while(|l| !l.starts_with("Num "))
+        .skip(1)
+        .collect();
+    assert!(rules[0].contains("port 514"), "busiest first:\n{sorted}");
+    assert!(
+        rules[0]
+            .split_whitespace()
+            .nth(3)
+            .is_some_and(|b| b.ends_with('B')),
+        "{sorted}"
+    );
+
     // promtool accepts the exposition as it is.
     let mut check = Command::new("promtool")
         .args(["check", "metrics"])

@@ -249,7 +249,7 @@ fn raw(ctx: &Ctx) -> Result<u8> {
         let _ = writeln!(o, "  {name}: {}", starts.join(" "));
     }
     let _ = writeln!(o);
-    o.push_str(&counter_tables(&dp, &st)?);
+    o.push_str(&counter_tables(&dp, &st, "number", false)?);
     print!("{o}");
     Ok(0)
 }
