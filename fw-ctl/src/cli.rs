@@ -1182,24 +1182,18 @@ fn stats(ctx: &Ctx, sort: &str, human: bool, json: bool) -> Result<u8> {
 /// `stats --json`: the same counters as one object.
 fn stats_json(dp: &Dataplane, st: &State, generation: u64, flows: (usize, u32)) -> Result<String> {
     use serde_json::{Value, json};
-    let mut reasons = Vec::new();
-    for r in Reason::ALL {
-        for d in Direction::ALL {
-            for v in [Verdict::Pass, Verdict::Drop] {
-                let c = dp.reason_counter(r, d, v)?;
-                if c.packets == 0 {
-                    continue;
-                }
-                reasons.push(json!({
-                    "reason": r.as_str(),
-                    "direction": d.as_str(),
-                    "verdict": if v == Verdict::Pass { "pass" } else { "drop" },
-                    "packets": c.packets,
-                    "bytes": c.bytes,
-                }));
-            }
-        }
-    }
+    let reasons: Vec<Value> = moved_reasons(dp)?
+        .into_iter()
+        .map(|(r, d, v, c)| {
+            json!({
+                "reason": r.as_str(),
+                "direction": d.as_str(),
+                "verdict": verdict_word(v),
+                "packets": c.packets,
+                "bytes": c.bytes,
+            })
+        })
+        .collect();
     let mut rules = Vec::new();
     for (i, r) in st.rules.iter().enumerate() {
         let c = dp.rule_counter(r.id)?;
@@ -1225,6 +1219,31 @@ fn stats_json(dp: &Dataplane, st: &State, generation: u64, flows: (usize, u32)) 
         "rules": rules,
     });
     Ok(format!("{}\n", serde_json::to_string_pretty(&v)?))
+}
+
+/// The reason counters that moved, in reason, direction, verdict order.
+fn moved_reasons(
+    dp: &Dataplane,
+) -> Result<Vec<(Reason, Direction, Verdict, fw_common::stats::Counter)>> {
+    let mut v = Vec::new();
+    for r in Reason::ALL {
+        for d in Direction::ALL {
+            for verdict in [Verdict::Pass, Verdict::Drop] {
+                let c = dp.reason_counter(r, d, verdict)?;
+                if c.packets != 0 {
+                    v.push((r, d, verdict, c));
+                }
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Drop => "drop",
+    }
 }
 
 /// A count for people: 1234567 -> 1.2M (powers of 1000).
@@ -1263,24 +1282,16 @@ fn counter_tables(dp: &Dataplane, st: &State, sort: &str, human: bool) -> Result
         "{:<20} {:<4} {:<7} {:>12} {:>14}",
         "Reason", "Dir", "Verdict", "Packets", "Bytes"
     )?;
-    for r in Reason::ALL {
-        for d in Direction::ALL {
-            for v in [Verdict::Pass, Verdict::Drop] {
-                let c = dp.reason_counter(r, d, v)?;
-                if c.packets == 0 {
-                    continue;
-                }
-                writeln!(
-                    o,
-                    "{:<20} {:<4} {:<7} {:>12} {:>14}",
-                    r.as_str(),
-                    d.as_str(),
-                    if v == Verdict::Pass { "pass" } else { "drop" },
-                    count(c.packets),
-                    bytes(c.bytes)
-                )?;
-            }
-        }
+    for (r, d, v, c) in moved_reasons(dp)? {
+        writeln!(
+            o,
+            "{:<20} {:<4} {:<7} {:>12} {:>14}",
+            r.as_str(),
+            d.as_str(),
+            verdict_word(v),
+            count(c.packets),
+            bytes(c.bytes)
+        )?;
     }
     writeln!(o)?;
     writeln!(
