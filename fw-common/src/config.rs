@@ -46,8 +46,12 @@ pub struct Config {
     pub limit_hits: u32,
     /// `limit`: the window in seconds (ufw: 30).
     pub limit_window_s: u32,
+    /// The logging level (`crate::log::LOG_OFF` .. `LOG_FULL`).
+    pub log_level: u32,
+    /// Explicit padding, always zero.
+    pub _pad: u32,
 }
-assert_size!(Config, 72);
+assert_size!(Config, 80);
 
 /// `Config::flags`: stateful mode, as ufw: track flows (replies and later
 /// packets of allowed flows pass before the rules) and apply ufw's built-in

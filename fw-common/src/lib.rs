@@ -18,6 +18,7 @@ pub mod config;
 pub mod conntrack;
 pub mod ipproto;
 pub mod limit;
+pub mod log;
 pub mod maps;
 pub mod reason;
 pub mod rules;

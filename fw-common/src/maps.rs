@@ -10,6 +10,7 @@ use crate::{
     config::{CONFIG_ENTRIES, Config},
     conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
     limit::{LIMIT_ENTRIES, LimitEntry, LimitKey},
+    log::{LOG_BUCKETS_ENTRIES, LOG_STATS_ENTRIES, LOGS_BYTES},
     rules::{FILTER_ENTRIES, Filter, MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
     scratch::{SCRATCH_ENTRIES, ScratchSlot},
     stats::{Counter, STATS_ENTRIES},
@@ -35,6 +36,12 @@ pub const RULE_STATS: &str = "RULE_STATS";
 pub const CONNTRACK: &str = "CONNTRACK";
 /// Name of the `limit` table (an LRU hash of sources).
 pub const LIMIT: &str = "LIMIT";
+/// Name of the drop-log ring buffer (`crate::log`).
+pub const LOGS: &str = "LOGS";
+/// Name of the log rate limits' token buckets.
+pub const LOG_BUCKETS: &str = "LOG_BUCKETS";
+/// Name of the log counters (written, suppressed, lost).
+pub const LOG_STATS: &str = "LOG_STATS";
 
 /// What the loader expects of one map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +57,7 @@ pub struct MapSpec {
 }
 
 /// Every map of the data plane.
-pub const ALL: [MapSpec; 10] = [
+pub const ALL: [MapSpec; 13] = [
     MapSpec {
         name: CONFIG,
         key_size: 4,
@@ -110,6 +117,24 @@ pub const ALL: [MapSpec; 10] = [
         key_size: size_of::<LimitKey>() as u32,
         value_size: size_of::<LimitEntry>() as u32,
         max_entries: LIMIT_ENTRIES,
+    },
+    MapSpec {
+        name: LOGS,
+        key_size: 0,
+        value_size: 0,
+        max_entries: LOGS_BYTES,
+    },
+    MapSpec {
+        name: LOG_BUCKETS,
+        key_size: 4,
+        value_size: 8,
+        max_entries: LOG_BUCKETS_ENTRIES,
+    },
+    MapSpec {
+        name: LOG_STATS,
+        key_size: 4,
+        value_size: 8,
+        max_entries: LOG_STATS_ENTRIES,
     },
 ];
 

@@ -69,8 +69,11 @@ pub struct ScratchSlot {
     pub ifindex: u32,
     /// Forwarded: the outgoing interface; 0 otherwise.
     pub oifindex: u32,
+    /// Room for the route lookup's parameters (the kernel's `struct
+    /// bpf_fib_lookup`, 64 bytes): off the data plane's 512-byte stack.
+    pub fib: [u32; 16],
 }
-assert_size!(ScratchSlot, 60);
+assert_size!(ScratchSlot, 124);
 pod!(ScratchSlot);
 
 /// Entries of `SCRATCH` (one per CPU, it is a per-CPU array).

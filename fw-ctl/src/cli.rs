@@ -155,8 +155,8 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// Set the logging level: `logging on|off|low|medium|high|full` (stored
-    /// and shown; drop logs come with the daemon).
+    /// Set the logging level: `logging on|off|low|medium|high|full` (what
+    /// the data plane logs; the daemon writes the lines).
     Logging {
         /// on, off, low, medium, high or full.
         level: Option<String>,
@@ -242,6 +242,25 @@ pub enum Cmd {
         /// runs (per-program run count and time; costs a little per packet).
         #[arg(long)]
         bpf_stats: bool,
+        /// Where drop-log lines go: syslog (kern.warning via /dev/log),
+        /// stdout, file:PATH or none.
+        #[arg(long, default_value = "syslog")]
+        log: crate::log::Sink,
+        /// The word of the lines' prefix, `[WORD BLOCK]` (ufw's: UFW).
+        #[arg(long, default_value = crate::log::DEFAULT_PREFIX)]
+        log_prefix: String,
+    },
+    /// Drop logs: `log --follow` prints ufw's lines as the data plane
+    /// writes them, until Ctrl-C. It reads the same ring buffer as a
+    /// running daemon: each event goes to one of them (with a daemon, read
+    /// its destination instead).
+    Log {
+        /// Keep printing (the only mode).
+        #[arg(long, short = 'f', required = true)]
+        follow: bool,
+        /// The word of the lines' prefix.
+        #[arg(long, default_value = crate::log::DEFAULT_PREFIX)]
+        log_prefix: String,
     },
 }
 
@@ -314,11 +333,27 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Stats { sort, human, json } => stats(&ctx, &sort, human, json),
+        Cmd::Log {
+            follow: _,
+            log_prefix,
+        } => crate::daemon::follow(crate::daemon::Options {
+            state_dir: ctx.state_dir.clone(),
+            pin_dir: ctx.pin_dir.clone(),
+            metrics_address: crate::daemon::DEFAULT_METRICS_ADDRESS
+                .parse()
+                .expect("a valid address"),
+            rules: crate::daemon::metrics::RuleSeries::Aggregated,
+            bpf_stats: false,
+            log: crate::log::Sink::Stdout,
+            log_prefix,
+        }),
         Cmd::Daemon {
             metrics_address,
             aggregate_rules,
             max_rule_series,
             bpf_stats,
+            log,
+            log_prefix,
         } => crate::daemon::run(crate::daemon::Options {
             state_dir: ctx.state_dir.clone(),
             pin_dir: ctx.pin_dir.clone(),
@@ -329,6 +364,8 @@ pub fn run(cli: Cli) -> Result<u8> {
                 crate::daemon::metrics::RuleSeries::PerRule(max_rule_series)
             },
             bpf_stats,
+            log,
+            log_prefix,
         }),
     }
 }
@@ -519,6 +556,7 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
     let result = (|| -> Result<()> {
         dp.set_tracking(old.tracking.enabled, old.tracking.timeouts)?;
         dp.set_limit(old.tracking.limit_hits, old.tracking.limit_window)?;
+        dp.set_logging(old.logging.kernel())?;
         let (_, cap) = dp.flows()?;
         if cap != old.tracking.max {
             eprintln!(
@@ -1011,6 +1049,10 @@ fn logging(ctx: &Ctx, word: Option<&str>) -> Result<u8> {
     };
     if !ctx.dry_run {
         dir.save(&st)?;
+        // Live at once when the filter is enabled.
+        if let Some(mut dp) = open_live(ctx, &st)? {
+            dp.set_logging(st.logging.kernel())?;
+        }
     }
     println!(
         "{}",

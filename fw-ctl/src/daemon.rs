@@ -1,5 +1,6 @@
-//! `fw-ctl daemon`: the long-running process for what needs one (today the
-//! Prometheus endpoint). The filter never depends on it: the programs and
+//! `fw-ctl daemon`: the long-running process for what needs one: the
+//! Prometheus endpoint and the drop logs (the data plane's ring buffer
+//! written as ufw's lines, see `crate::log`). The filter never depends on it: the programs and
 //! maps are pinned and enforce with or without it, and stopping it changes
 //! no verdict.
 //!
@@ -42,6 +43,10 @@ pub struct Options {
     pub rules: metrics::RuleSeries,
     /// Keep the kernel's BPF run-time statistics on while running.
     pub bpf_stats: bool,
+    /// Where drop-log lines go.
+    pub log: crate::log::Sink,
+    /// The word in the lines' `[WORD KIND]` prefix (ufw's: `UFW`).
+    pub log_prefix: String,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; returns the exit status.
@@ -55,6 +60,29 @@ pub fn run(opts: Options) -> Result<u8> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(serve(Arc::new(opts)))
+}
+
+/// `fw-ctl log --follow`: the drop logs on standard output until SIGINT or
+/// SIGTERM.
+///
+/// # Errors
+/// When the runtime cannot start.
+pub fn follow(opts: Options) -> Result<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        tokio::select! {
+            () = follow_logs(Arc::new(opts)) => {}
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(0)
+    })
 }
 
 async fn serve(opts: Arc<Options>) -> Result<u8> {
@@ -75,6 +103,7 @@ async fn serve(opts: Arc<Options>) -> Result<u8> {
         "fw-ctl daemon: metrics on http://{}/metrics",
         listener.local_addr()?
     );
+    let logs = tokio::spawn(follow_logs(Arc::clone(&opts)));
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut conns = tokio::task::JoinSet::new();
@@ -95,6 +124,7 @@ async fn serve(opts: Arc<Options>) -> Result<u8> {
         }
     }
     drop(listener);
+    logs.abort();
     // Requests in flight finish (bounded: a scrape reads maps, no more).
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         while conns.join_next().await.is_some() {}
@@ -102,6 +132,68 @@ async fn serve(opts: Arc<Options>) -> Result<u8> {
     .await;
     eprintln!("fw-ctl daemon: stopped");
     Ok(0)
+}
+
+/// Writes the data plane's log events as lines, for as long as it runs:
+/// waits for the filter to be loaded, reads the ring buffer when it has
+/// events, and starts over with the new ring buffer when the filter is
+/// loaded anew (disable + enable).
+pub async fn follow_logs(opts: Arc<Options>) {
+    let mut writer = crate::log::Writer::new(opts.log.clone());
+    let pins = match crate::loader::pins::resolve_root(&opts.pin_dir) {
+        Ok(root) => crate::loader::Pins::new(&root),
+        Err(e) => {
+            eprintln!("fw-ctl: log: {e}");
+            return;
+        }
+    };
+    let second = std::time::Duration::from_secs(1);
+    loop {
+        let Ok((ring, id)) = crate::loader::open_logs(&pins) else {
+            tokio::time::sleep(second).await;
+            continue;
+        };
+        // SAFETY: the ring buffer owns its map's file descriptor, which
+        // stays open and the same for as long as the AsyncFd holds it.
+        let registered = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)
+        };
+        let Ok(mut fd) = registered else {
+            tokio::time::sleep(second).await;
+            continue;
+        };
+        loop {
+            match tokio::time::timeout(second, fd.readable_mut()).await {
+                Ok(Ok(mut guard)) => {
+                    let ring = guard.get_inner_mut();
+                    while let Some(item) = ring.next() {
+                        if let Some(line) = event_line(&item, &opts.log_prefix) {
+                            writer.line(&line);
+                        }
+                    }
+                    guard.clear_ready();
+                }
+                Ok(Err(_)) => break,
+                // Quiet for a second: still the same filter?
+                Err(_) => {
+                    if crate::loader::logs_id(&pins) != Some(id) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One ring-buffer record as ufw's line.
+fn event_line(bytes: &[u8], prefix: &str) -> Option<String> {
+    if bytes.len() < std::mem::size_of::<fw_common::log::LogEvent>() {
+        return None;
+    }
+    // SAFETY: the record holds a LogEvent (plain integers and arrays, any
+    // bit pattern valid); read unaligned.
+    let ev = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<fw_common::log::LogEvent>()) };
+    crate::log::format(&ev, prefix, &crate::log::ifname)
 }
 
 async fn respond(

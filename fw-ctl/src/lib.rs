@@ -8,6 +8,7 @@ pub mod apps;
 pub mod cli;
 pub mod daemon;
 pub mod loader;
+pub mod log;
 pub mod netns;
 pub mod reference;
 pub mod rule;

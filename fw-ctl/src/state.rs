@@ -84,7 +84,7 @@ pub enum StateError {
 pub struct State {
     /// Enabled (and to be enabled at boot).
     pub enabled: bool,
-    /// The logging level (stored and shown; drop logs come with the daemon).
+    /// The logging level (what the data plane logs, see `fw_common::log`).
     pub logging: LogLevel,
     /// Default policies.
     pub defaults: Defaults,
@@ -154,6 +154,19 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// The data plane's number for the level (`fw_common::log::LOG_*`).
+    #[must_use]
+    pub fn kernel(self) -> u32 {
+        use fw_common::log::{LOG_FULL, LOG_HIGH, LOG_LOW, LOG_MEDIUM, LOG_OFF};
+        match self {
+            Self::Off => LOG_OFF,
+            Self::Low => LOG_LOW,
+            Self::Medium => LOG_MEDIUM,
+            Self::High => LOG_HIGH,
+            Self::Full => LOG_FULL,
+        }
+    }
+
     /// Every level, with its word.
     pub const ALL: [(Self, &'static str); 5] = [
         (Self::Off, "off"),

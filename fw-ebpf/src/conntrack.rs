@@ -250,6 +250,7 @@ fn check(e: &mut CtEntry, pkt: &Packet, kdir: Direction, cfg: &Config, now: u64)
             rule,
             reject: false,
             limit: false,
+            log: 0,
         });
     }
     advance(e, pkt, kdir, now);
@@ -259,6 +260,7 @@ fn check(e: &mut CtEntry, pkt: &Packet, kdir: Direction, cfg: &Config, now: u64)
         rule: None,
         reject: false,
         limit: false,
+        log: 0,
     })
 }
 
@@ -301,6 +303,7 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
             rule: None,
             reject: false,
             limit: false,
+            log: 0,
         });
     }
     slot.mode = MODE_NEW;
@@ -412,6 +415,7 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
             rule: None,
             reject: false,
             limit: false,
+            log: 0,
         };
     };
     let mode = slot.mode;
@@ -423,6 +427,7 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
             rule: None,
             reject: false,
             limit: false,
+            log: 0,
         }
     } else {
         policy::decide(
@@ -440,11 +445,17 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
             rule: d.rule,
             reject: true,
             limit: true,
+            log: 0,
         }
     } else {
         d
     };
     finish(pkt, dir, mode, &d);
+    // A recheck decides an established flow again: not a new connection
+    // for a `log` rule.
+    if mode == MODE_RECHECK {
+        return Decision { log: 0, ..d };
+    }
     d
 }
 

@@ -4,10 +4,39 @@
 use fw_common::{Direction, Reason, Verdict};
 
 use crate::{
-    conntrack,
+    conntrack, log,
     parse::{self, Parsed},
     scratch, stats,
 };
+
+/// What the hook does with a packet: the verdict, how a drop is answered,
+/// and whether (and how) it is logged.
+#[derive(Clone, Copy)]
+pub struct Outcome {
+    /// Pass or drop.
+    pub verdict: Verdict,
+    /// How a drop is answered on the wire.
+    pub answer: Answer,
+    /// `fw_common::log::LogKind` as `u8`, 0: not logged.
+    pub log: u8,
+    /// The direction it was decided in (a received packet: in or fwd).
+    pub dir: Direction,
+    /// Forwarded: the interface it leaves by.
+    pub oifindex: u32,
+}
+
+impl Outcome {
+    #[inline(always)]
+    fn plain(verdict: Verdict, dir: Direction) -> Self {
+        Self {
+            verdict,
+            answer: Answer::None,
+            log: 0,
+            dir,
+            oifindex: 0,
+        }
+    }
+}
 
 /// How a dropped packet is answered.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,14 +62,14 @@ pub fn run(
     dir: Direction,
     ifindex: u32,
     forwarded_to: impl FnOnce() -> u32,
-) -> (Verdict, Answer) {
+) -> Outcome {
     let len = (end - start) as u64;
     match parse::parse(start, end) {
         Parsed::Ip(pkt) => {
             // Hides the parser's path from the verifier (fw_common::scratch).
             let Some(pkt) = scratch::launder(&pkt) else {
                 stats::count(Reason::NoRuleset, dir, Verdict::Pass, None, len);
-                return (Verdict::Pass, Answer::None);
+                return Outcome::plain(Verdict::Pass, dir);
             };
             // Received packets of the host's own live flows first: no
             // route lookup for them.
@@ -48,7 +77,7 @@ pub fn run(
                 && let Some(d) = conntrack::fast()
             {
                 stats::count(d.reason, dir, d.verdict, d.rule, len);
-                return (d.verdict, Answer::None);
+                return Outcome::plain(d.verdict, dir);
             }
             // Two copies of what follows, each with its direction known
             // at compile time: one direction unknown to the verifier would
@@ -58,31 +87,25 @@ pub fn run(
                 decide(&pkt, Direction::Fwd, ifindex, oifindex, len)
             } else if dir == Direction::Out && conntrack::related(start, end) {
                 stats::count(Reason::Related, dir, Verdict::Pass, None, len);
-                (Verdict::Pass, Answer::None)
+                Outcome::plain(Verdict::Pass, dir)
             } else {
                 decide(&pkt, dir, ifindex, 0, len)
             }
         }
         Parsed::Pass(reason) => {
             stats::count(reason, dir, Verdict::Pass, None, len);
-            (Verdict::Pass, Answer::None)
+            Outcome::plain(Verdict::Pass, dir)
         }
         Parsed::Drop(reason) => {
             stats::count(reason, dir, Verdict::Drop, None, len);
-            (Verdict::Drop, Answer::None)
+            Outcome::plain(Verdict::Drop, dir)
         }
     }
 }
 
 /// Decides and counts a parsed packet (see [`run`]).
 #[inline(always)]
-fn decide(
-    pkt: &parse::Packet,
-    dir: Direction,
-    ifindex: u32,
-    oifindex: u32,
-    len: u64,
-) -> (Verdict, Answer) {
+fn decide(pkt: &parse::Packet, dir: Direction, ifindex: u32, oifindex: u32, len: u64) -> Outcome {
     let d = conntrack::filter(pkt, dir, ifindex, oifindex);
     let reason = if pkt.fragment != 0 && matches!(d.reason, Reason::Rule | Reason::Policy) {
         Reason::Fragment
@@ -97,5 +120,11 @@ fn decide(
         (true, Reason::Rule) => Answer::ResetOrIcmp,
         (true, _) => Answer::Icmp,
     };
-    (d.verdict, answer)
+    Outcome {
+        verdict: d.verdict,
+        answer,
+        log: log::judge(&d, dir),
+        dir,
+        oifindex,
+    }
 }

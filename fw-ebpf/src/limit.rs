@@ -11,10 +11,19 @@ use crate::{
     parse::Packet,
 };
 
+/// The entry of a source not seen yet.
+static EMPTY: LimitEntry = LimitEntry {
+    stamps: [0; LIMIT_SLOTS],
+    count: 0,
+};
+
 /// Records a new connection of `pkt`'s peer (the source of an incoming or
 /// forwarded packet, the destination of an outgoing one) and says whether it is
 /// over the rate: the one that makes `limit_hits` within `limit_window_s`.
-#[inline(always)]
+/// A function of its own (a BPF-to-BPF call, made only for new
+/// connections of `limit` rules): its table entry stays off the hooks'
+/// stack frames.
+#[inline(never)]
 pub fn over(pkt: &Packet, dir: Direction) -> bool {
     let (hits, window_s) = match CONFIG.get(0) {
         Some(c) => (c.limit_hits, c.limit_window_s),
@@ -33,10 +42,16 @@ pub fn over(pkt: &Packet, dir: Direction) -> bool {
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let window = u64::from(window_s) * 1_000_000_000;
     let Some(e) = LIMIT.get_ptr_mut(&key) else {
-        let mut e = LimitEntry::default();
-        e.stamps[0] = now;
-        e.count = 1;
-        let _ = LIMIT.insert(&key, &e, 0);
+        // A new source: insert an empty entry (from read-only data, not a
+        // 72-byte copy on the stack), then record this connection in it.
+        let _ = LIMIT.insert(&key, &EMPTY, 0);
+        if let Some(e) = LIMIT.get_ptr_mut(&key) {
+            // SAFETY: as below.
+            unsafe {
+                (*e).stamps[0] = now;
+                (*e).count = 1;
+            }
+        }
         return hits <= 1;
     };
     // SAFETY: a value of our hash map; a race between CPUs can lose one

@@ -13,6 +13,7 @@ mod builtins;
 mod conntrack;
 mod core;
 mod limit;
+mod log;
 mod maps;
 mod parse;
 mod policy;
@@ -35,7 +36,13 @@ pub fn fw_xdp(ctx: XdpContext) -> u32 {
     // SAFETY: ctx.ctx is the kernel's xdp_md for this invocation.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     let route = || route::out_ifindex(ctx.ctx.cast(), ifindex);
-    match core::run(ctx.data(), ctx.data_end(), Direction::In, ifindex, route) {
+    let o = core::run(ctx.data(), ctx.data_end(), Direction::In, ifindex, route);
+    // Logged before a reject rewrites the frame.
+    if o.log != 0 {
+        let len = (ctx.data_end() - ctx.data()) as u32;
+        log::emit(&ctx, log::what(o.log, o.dir), ifindex, o.oifindex, len);
+    }
+    match (o.verdict, o.answer) {
         (Verdict::Pass, _) => xdp_action::XDP_PASS,
         (Verdict::Drop, core::Answer::None) => xdp_action::XDP_DROP,
         (Verdict::Drop, a) if reject::answer(&ctx, a == core::Answer::ResetOrIcmp) => {
@@ -64,7 +71,11 @@ pub fn fw_tc_egress(ctx: TcContext) -> i32 {
     }
     // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    match core::run(ctx.data(), ctx.data_end(), Direction::Out, ifindex, || 0) {
+    let o = core::run(ctx.data(), ctx.data_end(), Direction::Out, ifindex, || 0);
+    if o.log != 0 {
+        log::emit(&ctx, log::what(o.log, o.dir), ifindex, 0, ctx.len());
+    }
+    match (o.verdict, o.answer) {
         (Verdict::Pass, _) => TC_ACT_UNSPEC,
         (Verdict::Drop, core::Answer::None) => TC_ACT_SHOT,
         // `reject out`: the answer goes to the host's own receive path.

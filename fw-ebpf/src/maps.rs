@@ -3,13 +3,14 @@
 //! `fw_common::maps::ALL`.
 
 use aya_ebpf::{
-    btf_maps::{Array, ArrayOfMaps, HashMap, LruHashMap, PerCpuArray},
+    btf_maps::{Array, ArrayOfMaps, HashMap, LruHashMap, PerCpuArray, RingBuf},
     macros::btf_map,
 };
 use fw_common::{
     config::{CONFIG_ENTRIES, Config},
     conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
     limit::{LIMIT_ENTRIES, LimitEntry, LimitKey},
+    log::{LOG_BUCKETS_ENTRIES, LOG_STATS_ENTRIES, LOGS_BYTES, LogEvent},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, FILTER_ENTRIES, Filter, KeyV4, KeyV6, MAX_ENTRIES, MAX_RULES,
         RULESET_ENTRIES, RuleEntry, RulesetHeader, SLOTS,
@@ -53,6 +54,18 @@ pub static RULE_STATS: PerCpuArray<Counter, { MAX_RULES as usize }> = PerCpuArra
 #[btf_map]
 pub static CONNTRACK: LruHashMap<CtKey, CtEntry, { CT_DEFAULT_ENTRIES as usize }> =
     LruHashMap::new();
+
+/// Drop-log events (`fw_common::log`).
+#[btf_map]
+pub static LOGS: RingBuf<LogEvent, { LOGS_BYTES as usize }> = RingBuf::new();
+
+/// The log rate limits' token buckets.
+#[btf_map]
+pub static LOG_BUCKETS: Array<u64, { LOG_BUCKETS_ENTRIES as usize }> = Array::new();
+
+/// Log counters: written, suppressed, lost.
+#[btf_map]
+pub static LOG_STATS: PerCpuArray<u64, { LOG_STATS_ENTRIES as usize }> = PerCpuArray::new();
 
 /// The `limit` table (`fw_common::limit`).
 #[btf_map]

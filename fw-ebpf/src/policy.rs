@@ -9,6 +9,7 @@
 
 use fw_common::{
     Action, Family, Reason, Verdict,
+    log::RULE_LOG_SHIFT,
     rules::{
         Filter, KeyV4, KeyV6, LISTS, MAX_SHAPES, RuleEntry, RulesetHeader, SHAPE_DPORT,
         SHAPE_IFACE, SHAPE_OIFACE, SHAPE_PROTO, SHAPE_SPORT, ShapeDesc, filter_absent,
@@ -33,6 +34,8 @@ pub struct Decision {
     pub reject: bool,
     /// A `limit` rule allowed it: count new connections per source.
     pub limit: bool,
+    /// The deciding rule's log type (`fw_common::log::RULE_LOG*`), 0 else.
+    pub log: u8,
 }
 
 /// The fields of a packet that every shape masks from.
@@ -87,6 +90,7 @@ const NO_RULESET: Decision = Decision {
     rule: None,
     reject: false,
     limit: false,
+    log: 0,
 };
 
 /// Decides the packet against the live rule set.
@@ -148,13 +152,16 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32, oifindex: u32) -> Decision
         return NO_RULESET;
     }
     if best.found() {
-        let action = (best.0 >> 32) as u8;
+        // The entry's action byte: action, and the rule's log type above.
+        let byte = (best.0 >> 32) as u8;
+        let action = byte & 0xf;
         Decision {
             verdict: Action::from_u8(action).verdict(),
             reason: Reason::Rule,
             rule: Some(best.0 as u32),
             reject: action == Action::Reject as u8,
             limit: action == Action::Limit as u8,
+            log: byte >> RULE_LOG_SHIFT,
         }
     } else {
         let policy = hdr.default_policy[dir];
@@ -164,6 +171,7 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32, oifindex: u32) -> Decision
             rule: None,
             reject: policy == Action::Reject as u8,
             limit: false,
+            log: 0,
         }
     }
 }

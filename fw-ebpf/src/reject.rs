@@ -150,7 +150,9 @@ fn fold(mut s: u32) -> u16 {
 /// Answers the dropped packet in the frame: TCP with a reset when
 /// `reset` says so, else (and for everything but ICMP errors' kin) with
 /// ICMP / ICMPv6 port-unreachable. False when it cannot be answered.
-#[inline(always)]
+/// A function of its own (a BPF-to-BPF call, made only for rejected
+/// packets): its locals stay off the classifier's frame.
+#[inline(never)]
 pub fn answer<F: Frame>(ctx: &F, reset: bool) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;

@@ -38,12 +38,19 @@ pub fn out_ifindex(ctx: *mut core::ffi::c_void, ifindex: u32) -> u32 {
     if ifindex == LOOPBACK {
         return 0;
     }
-    let Some(slot) = SCRATCH.get(0) else {
+    let Some(slot) = SCRATCH.get_ptr_mut(0) else {
         return 0;
     };
-    let pkt = &slot.pkt;
+    // SAFETY: this CPU's scratch slot (see `scratch`); its `fib` area has
+    // the size and alignment of a bpf_fib_lookup.
+    let (pkt, p) = unsafe {
+        (
+            &(*slot).pkt,
+            &mut *(*slot).fib.as_mut_ptr().cast::<bpf_fib_lookup>(),
+        )
+    };
     // SAFETY: plain integers and arrays; all-zero is a valid value.
-    let mut p: bpf_fib_lookup = unsafe { core::mem::zeroed() };
+    *p = unsafe { core::mem::zeroed() };
     p.l4_protocol = pkt.proto;
     if pkt.has_ports != 0 {
         p.sport = pkt.sport.to_be();
@@ -59,11 +66,11 @@ pub fn out_ifindex(ctx: *mut core::ffi::c_void, ifindex: u32) -> u32 {
         p.__bindgen_anon_3.ipv4_src = pkt.src[0];
         p.__bindgen_anon_4.ipv4_dst = pkt.dst[0];
     }
-    // SAFETY: `p` is a bpf_fib_lookup on our stack, its size passed along.
+    // SAFETY: `p` is a bpf_fib_lookup in a map value, its size passed along.
     let rc = unsafe {
         fib_lookup(
             ctx,
-            &mut p,
+            p,
             core::mem::size_of::<bpf_fib_lookup>() as i32,
             BPF_FIB_LOOKUP_SKIP_NEIGH,
         )

@@ -400,6 +400,24 @@ impl Rig {
         self.dp.reason_counter(r, d, v).expect("reason counter")
     }
 
+    /// Every drop-log event waiting in the ring buffer, taken out.
+    ///
+    /// # Panics
+    /// When the ring buffer cannot be opened.
+    #[must_use]
+    pub fn log_events(&self) -> Vec<fw_common::log::LogEvent> {
+        let (mut ring, _) = fw_ctl::loader::open_logs(&self.pins).expect("the LOGS ring buffer");
+        let mut v = Vec::new();
+        while let Some(item) = ring.next() {
+            assert!(item.len() >= std::mem::size_of::<fw_common::log::LogEvent>());
+            // SAFETY: a LogEvent record (plain integers), read unaligned.
+            v.push(unsafe {
+                std::ptr::read_unaligned(item.as_ptr().cast::<fw_common::log::LogEvent>())
+            });
+        }
+        v
+    }
+
     /// A rule counter.
     #[must_use]
     pub fn rule(&self, id: u32) -> Counter {

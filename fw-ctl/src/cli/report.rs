@@ -122,11 +122,16 @@ fn mask_len(words: &[u32]) -> u32 {
 }
 
 fn entry_text(e: &RuleEntry) -> String {
+    let log = match e.action >> fw_common::log::RULE_LOG_SHIFT {
+        1 => " log",
+        2 => " log-all",
+        _ => "",
+    };
     format!(
-        "prio {:<6} rule {:<6} {}",
+        "prio {:<6} rule {:<6} {}{log}",
         e.prio,
         e.rule_id,
-        action_word(Action::from_u8(e.action))
+        action_word(Action::from_u8(e.action & 0xf))
     )
 }
 

@@ -22,6 +22,7 @@
 //! fw_bpf_stats_enabled                               kernel BPF run-time statistics on
 //! fw_bpf_program_runs_total{program}                 runs and run time (while statistics are on)
 //! fw_bpf_program_run_seconds_total{program}
+//! fw_log_events_total{outcome}                       drop-log events written/suppressed/lost
 //! fw_rule_series_aggregated                          1 when per-rule series are summed
 //! ```
 //!
@@ -208,6 +209,23 @@ fn gather(opts: &Options, reg: &Registry) -> Result<()> {
     )?;
     reg.register(Box::new(fill.clone()))?;
     fill.set(n as f64 / f64::from(cap.max(1)));
+
+    // Drop logs: written, suppressed by the kernel's rate limits, lost.
+    let logs = counter(
+        reg,
+        "fw_log_events_total",
+        "Drop-log events: written to the ring buffer, suppressed by a rate limit, or lost \
+         to a full ring buffer.",
+        &["outcome"],
+    )?;
+    let (written, suppressed, lost) = dp.log_stats()?;
+    for (outcome, n) in [
+        ("written", written),
+        ("suppressed", suppressed),
+        ("lost", lost),
+    ] {
+        logs.with_label_values(&[outcome]).inc_by(n);
+    }
 
     programs(reg, &pins)?;
     Ok(())

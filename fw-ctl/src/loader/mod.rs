@@ -148,6 +148,29 @@ fn open_map(pins: &Pins, name: &'static str) -> Result<Map, LoaderError> {
     Map::from_map_data(data).map_err(map_err(name, "open pin"))
 }
 
+/// The drop-log ring buffer of the instance at `pins`, with the kernel's
+/// id of the map (a new id means the filter was loaded anew).
+///
+/// # Errors
+/// When it is not pinned or not the map fw expects.
+pub fn open_logs(pins: &Pins) -> Result<(aya::maps::RingBuf<MapData>, u32), LoaderError> {
+    let id = logs_id(pins).ok_or(abi::AbiError::MissingMap(names::LOGS))?;
+    let ring = open_map(pins, names::LOGS)?
+        .try_into()
+        .map_err(map_err(names::LOGS, "open"))?;
+    Ok((ring, id))
+}
+
+/// The kernel's id of the pinned drop-log ring buffer, if pinned.
+#[must_use]
+pub fn logs_id(pins: &Pins) -> Option<u32> {
+    MapData::from_pin(pins.map(names::LOGS))
+        .ok()?
+        .info()
+        .ok()
+        .map(|i| i.id())
+}
+
 impl Dataplane {
     /// True when an instance is pinned at `pins` (its `CONFIG` exists).
     #[must_use]
@@ -192,6 +215,8 @@ impl Dataplane {
             ct_timeout_s: DEFAULT_TIMEOUTS,
             limit_hits: DEFAULT_HITS,
             limit_window_s: DEFAULT_WINDOW_S,
+            log_level: fw_common::log::LOG_LOW,
+            _pad: 0,
         };
         cfg.set(0, c, 0).map_err(map_err(names::CONFIG, "init"))?;
         // CONFIG is pinned last (ALL lists it first): it marks a complete instance.
@@ -447,6 +472,42 @@ impl Dataplane {
         self.config
             .set(0, c, 0)
             .map_err(map_err(names::CONFIG, "write"))
+    }
+
+    /// Sets the logging level (`fw_common::log::LOG_OFF` ..= `LOG_FULL`).
+    ///
+    /// # Errors
+    /// When the map cannot be written.
+    pub fn set_logging(&mut self, level: u32) -> Result<(), LoaderError> {
+        let mut c = self.config()?;
+        c.log_level = level.min(fw_common::log::LOG_FULL);
+        self.config
+            .set(0, c, 0)
+            .map_err(map_err(names::CONFIG, "write"))
+    }
+
+    /// The log counters summed over CPUs: (written, suppressed by a rate
+    /// limit, lost to a full ring buffer).
+    ///
+    /// # Errors
+    /// When the map cannot be opened or read.
+    pub fn log_stats(&self) -> Result<(u64, u64, u64), LoaderError> {
+        use fw_common::log::{LOG_STAT_LOST, LOG_STAT_SUPPRESSED, LOG_STAT_WRITTEN};
+        let map: aya::maps::PerCpuArray<MapData, u64> = open_map(&self.pins, names::LOG_STATS)?
+            .try_into()
+            .map_err(map_err(names::LOG_STATS, "open"))?;
+        let get = |i: u32| -> Result<u64, LoaderError> {
+            Ok(map
+                .get(&i, 0)
+                .map_err(map_err(names::LOG_STATS, "read"))?
+                .iter()
+                .sum())
+        };
+        Ok((
+            get(LOG_STAT_WRITTEN)?,
+            get(LOG_STAT_SUPPRESSED)?,
+            get(LOG_STAT_LOST)?,
+        ))
     }
 
     /// The header of the live slot.

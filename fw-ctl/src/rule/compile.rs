@@ -401,10 +401,16 @@ pub fn compile(
             .as_ref()
             .map_or_else(|| vec![0], |s| classes_of(s, &dport_table));
         let (src, dst) = (addr_words(&r.src), addr_words(&r.dst));
+        // The action byte carries the rule's log type (fw_common::log).
+        let log: u8 = match r.opts.log {
+            super::LogType::None => 0,
+            super::LogType::Log => fw_common::log::RULE_LOG,
+            super::LogType::LogAll => fw_common::log::RULE_LOG_ALL,
+        };
         let entry = RuleEntry {
             prio: prio as u32,
             rule_id: sr.id,
-            action: r.action as u8,
+            action: r.action as u8 | log << fw_common::log::RULE_LOG_SHIFT,
             _pad: [0; 3],
         };
         for &proto in &protos {

@@ -1,0 +1,195 @@
+//! Drop logs: ufw's logging levels and rate limits in the data plane
+//! (BPF_PROG_TEST_RUN, reading the ring buffer), and end to end: the
+//! daemon writes ufw's lines for real packets, and `fail2ban-regex` with a
+//! filter for ufw's lines finds the offending address in fw's output.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fw_common::{
+    Direction,
+    log::{LOG_FULL, LOG_MEDIUM, LOG_OFF, LogKind},
+};
+use fw_ctl::rule::{Action, compile::Defaults};
+use fw_tests::{
+    ChildGuard,
+    fwctl::{Connect, FwCtl, Launch, tcp_connect, tcp_listeners},
+    netns::Pair,
+    packet::{L4, Pkt},
+    rig::{Rig, rules},
+};
+
+fn deny_in() -> Defaults {
+    Defaults {
+        incoming: Action::Deny,
+        outgoing: Action::Allow,
+        routed: Action::Deny,
+    }
+}
+
+/// ufw's limits: a flood of packets the policy drops gives the burst (10)
+/// lines, the rest are counted as suppressed; `log` rules have their own
+/// bucket; `full` has no limit; `off` logs nothing, not even `log` rules;
+/// the events carry the frame and where it came from.
+#[test]
+fn levels_and_rate_limits_hold_in_the_kernel() {
+    let mut rig = Rig::stateful();
+    rig.load(&rules(&["allow log 2222/tcp"]), deny_in());
+    let denied = |k: u16| Pkt::new("198.51.100.7", "192.0.2.1", L4::Tcp(30000 + k, 9999));
+    for k in 0..30 {
+        let _ = rig.verdict(Direction::In, &denied(k).bytes());
+    }
+    let events = rig.log_events();
+    assert_eq!(
+        events.len(),
+        10,
+        "the burst, then nothing within the minute"
+    );
+    assert!(events.iter().all(|e| e.kind == LogKind::Block as u8));
+    let (written, suppressed, _) = rig.dp.log_stats().unwrap();
+    assert_eq!((written, suppressed), (10, 20));
+    // The event holds the frame as it arrived.
+    let first = &events[0];
+    assert_eq!(first.len as usize, denied(0).bytes().len());
+    assert_eq!(
+        &first.data[..first.caplen as usize],
+        &denied(0).bytes()[..first.caplen as usize]
+    );
+    // A `log` rule: its own bucket, new connections only.
+    let syn = Pkt::new("198.51.100.7", "192.0.2.1", L4::Tcp(40000, 2222));
+    let _ = rig.verdict(Direction::In, &syn.bytes());
+    let _ = rig.verdict(Direction::In, &syn.clone().flags(0x10).bytes());
+    let events = rig.log_events();
+    assert_eq!(events.len(), 1, "the SYN, not the established ACK");
+    assert_eq!(events[0].kind, LogKind::Allow as u8);
+    // full: no limit.
+    rig.dp.set_logging(LOG_FULL).unwrap();
+    for k in 0..30 {
+        let _ = rig.verdict(Direction::In, &denied(100 + k).bytes());
+    }
+    assert_eq!(rig.log_events().len(), 30);
+    // medium: invalid packets are logged too.
+    rig.dp.set_logging(LOG_MEDIUM).unwrap();
+    let synfin = Pkt::new("198.51.100.7", "192.0.2.1", L4::Tcp(40001, 80)).flags(0x03);
+    let _ = rig.verdict(Direction::In, &synfin.bytes());
+    let kinds: Vec<u8> = rig.log_events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [LogKind::AuditInvalid as u8]);
+    // off: nothing.
+    rig.dp.set_logging(LOG_OFF).unwrap();
+    let _ = rig.verdict(Direction::In, &denied(200).bytes());
+    let _ = rig.verdict(
+        Direction::In,
+        &Pkt::new("198.51.100.8", "192.0.2.1", L4::Tcp(40002, 2222)).bytes(),
+    );
+    assert!(rig.log_events().is_empty());
+}
+
+#[test]
+fn the_daemon_writes_ufws_lines_and_fail2ban_reads_them() {
+    let pair = Pair::new("logs");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _service = tcp_listeners(&pair.host, &[2222]);
+    fw.ok(&["allow", "log", "2222/tcp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    let log = fw.state.join("fw.log");
+    let _daemon = ChildGuard(
+        fw.command(&["daemon", "--log", &format!("file:{}", log.display())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        tcp_connect(&pair.client, "192.0.2.1:9999".parse().unwrap()),
+        Connect::Silence
+    );
+    assert_eq!(
+        tcp_connect(&pair.client, "192.0.2.1:2222".parse().unwrap()),
+        Connect::Connected
+    );
+    let start = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("[UFW ALLOW]") && text.contains("[UFW BLOCK]") {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no lines: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let block = text
+        .lines()
+        .find(|l| l.contains("[UFW BLOCK]") && l.contains("DPT=9999"))
+        .unwrap_or_else(|| panic!("{text}"));
+    for part in [
+        " fw: [UFW BLOCK] IN=fw0 OUT= MAC=",
+        " SRC=192.0.2.2 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=",
+        " DF PROTO=TCP SPT=",
+        " DPT=9999 WINDOW=",
+        " RES=0x00 SYN URGP=0",
+    ] {
+        assert!(block.contains(part), "{part:?} in {block}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("[UFW ALLOW] IN=fw0") && l.contains("DPT=2222")),
+        "{text}"
+    );
+
+    // The daemon counts them for Prometheus too.
+    let metrics = fw_tests::netns::Netns::run(&pair.host, || {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect("127.0.0.1:9848").expect("metrics");
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut t = String::new();
+        s.read_to_string(&mut t).unwrap();
+        t
+    });
+    let written: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("fw_log_events_total{outcome=\"written\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("fw_log_events_total");
+    assert!(written >= 2.0, "{metrics}");
+
+    // fail2ban reads them with a filter for ufw's lines.
+    let filter = fw.state.join("ufw-block.conf");
+    std::fs::write(
+        &filter,
+        "[Definition]\nfailregex = \\[UFW BLOCK\\].+SRC=<HOST> DST\n",
+    )
+    .unwrap();
+    let out = Command::new("fail2ban-regex")
+        .arg(&log)
+        .arg(&filter)
+        .output()
+        .expect("fail2ban-regex (Debian package fail2ban)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    let matched: usize = report
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Lines: ")?
+                .split(", ")
+                .find_map(|p| p.strip_suffix(" matched")?.parse().ok())
+        })
+        .expect("fail2ban-regex's summary");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let blocks = text.lines().filter(|l| l.contains("[UFW BLOCK]")).count();
+    assert_eq!(matched, blocks, "{report}");
+    let verbose = Command::new("fail2ban-regex")
+        .args(["-v", "--print-all-matched"])
+        .arg(&log)
+        .arg(&filter)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&verbose.stdout).contains("192.0.2.2"),
+        "the offending address"
+    );
+}
