@@ -25,11 +25,11 @@ impl Drop for ChildGuard {
 
 /// `cmd` run as the child of a shell whose process name is `sshd`, so the
 /// program sees an SSH session among its ancestors (ufw and fw-ctl ask
-/// before `enable` and `reset` then). `sshd` is a copy of `/bin/sh` in
-/// `dir`.
+/// before `enable` and `reset` then). `sshd` is a symlink to `/bin/sh`
+/// in `dir`.
 ///
 /// # Panics
-/// When the copy cannot be made.
+/// When the link cannot be made.
 #[must_use]
 pub fn under_fake_sshd(
     cmd: &std::process::Command,
@@ -38,7 +38,10 @@ pub fn under_fake_sshd(
     let sshd = dir.join("sshd");
     if !sshd.exists() {
         std::fs::create_dir_all(dir).expect("mkdir");
-        std::fs::copy("/bin/sh", &sshd).expect("copy /bin/sh");
+        // A symlink, not a copy: a file written while other test threads
+        // fork can be "busy" when executed (ETXTBSY); the process name
+        // comes from the link's name either way.
+        std::os::unix::fs::symlink("/bin/sh", &sshd).expect("symlink /bin/sh");
     }
     let mut c = std::process::Command::new(&sshd);
     // `; exit $?` keeps the shell alive as the parent (no exec).
