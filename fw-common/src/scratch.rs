@@ -62,8 +62,10 @@ pub struct ScratchSlot {
     pub mode: u8,
     /// For a built-in decision, its [`crate::Reason`] as `u8`.
     pub reason: u8,
-    /// Explicit padding, always zero.
-    pub _pad: u8,
+    /// 1 when the received packet's host flow was looked up before the
+    /// route lookup and is not in the table (the second lookup is
+    /// skipped); 0 otherwise.
+    pub absent: u8,
     /// The interface the classifier matches `in on` / `out on` against
     /// (forwarded: the incoming one).
     pub ifindex: u32,

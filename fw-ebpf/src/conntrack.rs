@@ -271,7 +271,9 @@ fn check(e: &mut CtEntry, pkt: &Packet, kdir: Direction, cfg: &Config, now: u64)
 /// None: look further (no such flow, or it must be decided again).
 #[inline(always)]
 pub fn fast() -> Option<Decision> {
-    let slot = SCRATCH.get(0)?;
+    let slot = SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: this CPU's scratch slot (see `scratch`).
+    let slot = unsafe { &mut *slot };
     let cfg = CONFIG.get(0)?;
     let pkt = &slot.pkt;
     if cfg.flags & CONFIG_CONNTRACK == 0
@@ -281,7 +283,11 @@ pub fn fast() -> Option<Decision> {
     {
         return None;
     }
-    let e = CONNTRACK.get_ptr_mut(&key_of(pkt, Direction::In, CT_ZONE_HOST))?;
+    let Some(e) = CONNTRACK.get_ptr_mut(&key_of(pkt, Direction::In, CT_ZONE_HOST)) else {
+        // `track` need not look again: a new flow pays one lookup.
+        slot.absent = 1;
+        return None;
+    };
     // SAFETY: as in `track`.
     let e = unsafe { &mut *e };
     // SAFETY: a helper without arguments.
@@ -309,6 +315,9 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
     slot.mode = MODE_NEW;
     let (kdir, zone) = orient(pkt, dir);
     let key = key_of(pkt, kdir, zone);
+    if zone == CT_ZONE_HOST && slot.absent != 0 {
+        return Ok(());
+    }
     let Some(e) = CONNTRACK.get_ptr_mut(&key) else {
         return Ok(());
     };

@@ -11,6 +11,9 @@ pub fn launder(pkt: &Packet) -> Option<Packet> {
     let p = SCRATCH.get_ptr_mut(0)?;
     // SAFETY: this CPU's slot of a per-CPU array; programs do not migrate
     // while they run, so nothing else touches it until we return.
-    unsafe { (*p).pkt = *pkt };
+    unsafe {
+        (*p).pkt = *pkt;
+        (*p).absent = 0;
+    }
     SCRATCH.get(0).map(|s| s.pkt)
 }

@@ -405,10 +405,10 @@ fn stateful(empty: &EmptyXdp) {
         "\n## Connection tracking at 10,000 rules (ns/packet over the empty program: median; minimum)\n"
     );
     println!(
-        "| family | established reply | new flow, denied | same, tracking off | new flow, allowed (one run each) |"
+        "| family | established reply | new flow, denied | same, logging off | same, tracking off | new flow, allowed (one run each) |"
     );
     println!(
-        "|--------|------------------:|-----------------:|-------------------:|---------------------------------:|"
+        "|--------|------------------:|-----------------:|------------------:|-------------------:|---------------------------------:|"
     );
     for (host, peer) in [
         ("192.0.2.1", "203.0.113.77"),
@@ -428,6 +428,16 @@ fn stateful(empty: &EmptyXdp) {
             fw_common::Verdict::Drop
         );
         let new_denied = time(&rig, &denied);
+        // The same with logging off: what judging the log (ufw's `low`
+        // logs policy drops; past the burst each one is suppressed in the
+        // kernel) costs a dropped packet.
+        rig.dp
+            .set_logging(fw_common::log::LOG_OFF)
+            .expect("logging off");
+        let quiet = time(&rig, &denied);
+        rig.dp
+            .set_logging(fw_common::log::LOG_LOW)
+            .expect("logging low");
         rig.dp.set_conntrack(false).expect("off");
         let off = time(&rig, &denied);
         rig.dp.set_conntrack(true).expect("on");
@@ -439,12 +449,14 @@ fn stateful(empty: &EmptyXdp) {
         }
         let once = total / f64::from(n);
         println!(
-            "| {} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0} (raw, per call) |",
+            "| {} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0} (raw, per call) |",
             if host.contains(':') { "IPv6" } else { "IPv4" },
             est.0,
             est.1,
             new_denied.0,
             new_denied.1,
+            quiet.0,
+            quiet.1,
             off.0,
             off.1,
             once
