@@ -193,3 +193,60 @@ fn the_daemon_writes_ufws_lines_and_fail2ban_reads_them() {
         "the offending address"
     );
 }
+
+/// `fw-ctl log --follow` without a daemon: ufw's lines on standard output
+/// as packets are dropped; Ctrl-C (SIGINT) ends it cleanly.
+#[test]
+fn log_follow_prints_the_lines() {
+    use std::io::BufRead as _;
+    let pair = Pair::new("follow");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    fw.ok(&["enable", "-i", "fw0"]);
+    let mut child = ChildGuard(
+        fw.command(&["log", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fw-ctl log --follow"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        tcp_connect(&pair.client, "192.0.2.1:9999".parse().unwrap()),
+        Connect::Silence
+    );
+    let start = Instant::now();
+    let line = loop {
+        let left = Duration::from_secs(10).saturating_sub(start.elapsed());
+        let l = rx.recv_timeout(left).expect("a line within 10 s");
+        if l.contains("DPT=9999") {
+            break l;
+        }
+    };
+    assert!(
+        line.starts_with("[UFW BLOCK] IN=fw0 OUT= MAC=") && line.contains("SRC=192.0.2.2"),
+        "{line}"
+    );
+    // SAFETY: a plain kill(2) on our own child.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}
