@@ -29,6 +29,7 @@ use crate::{
 mod app;
 mod import;
 mod report;
+mod top;
 pub mod usage;
 
 /// A user error: printed as `ERROR: ...`, exit status 1, nothing changed.
@@ -250,6 +251,19 @@ pub enum Cmd {
         #[arg(long, default_value = crate::log::DEFAULT_PREFIX)]
         log_prefix: String,
     },
+    /// A live view of the busiest rules and reasons with rates; q or
+    /// Ctrl-C quits.
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Stop after this many refreshes (0: until q).
+        #[arg(long, default_value_t = 0)]
+        iterations: u64,
+        /// Rows per table.
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+    },
     /// Drop logs: `log --follow` prints ufw's lines as the data plane
     /// writes them, until Ctrl-C. It reads the same ring buffer as a
     /// running daemon: each event goes to one of them (with a daemon, read
@@ -333,6 +347,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Stats { sort, human, json } => stats(&ctx, &sort, human, json),
+        Cmd::Top {
+            interval,
+            iterations,
+            rows,
+        } => top::run(&ctx, interval, iterations, rows),
         Cmd::Log {
             follow: _,
             log_prefix,

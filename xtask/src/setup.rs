@@ -56,6 +56,8 @@ const PACKAGES: &[(&str, &str)] = &[
     // the test in a namespace; the packaged service is never started, see
     // `run`).
     ("fail2ban", "/usr/bin/fail2ban-server"),
+    // tmux drives `fw-ctl top` in its test (send-keys, capture-pane).
+    ("tmux", "/usr/bin/tmux"),
 ];
 
 /// Debian's hook that tells package scripts whether they may start
