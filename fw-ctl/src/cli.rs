@@ -27,6 +27,7 @@ use crate::{
 };
 
 mod app;
+mod explain;
 mod import;
 mod report;
 mod top;
@@ -251,6 +252,14 @@ pub enum Cmd {
         #[arg(long, default_value = crate::log::DEFAULT_PREFIX)]
         log_prefix: String,
     },
+    /// Which rule decides a packet and why: `explain PROTO SRC[:PORT]
+    /// DST[:PORT] [in|out] [on IFACE]` (the reference classifier,
+    /// cross-checked with a private copy of the data plane).
+    Explain {
+        /// The packet.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
     /// A live view of the busiest rules and reasons with rates; q or
     /// Ctrl-C quits.
     Top {
@@ -347,6 +356,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Stats { sort, human, json } => stats(&ctx, &sort, human, json),
+        Cmd::Explain { args } => explain::run(&ctx, &args),
         Cmd::Top {
             interval,
             iterations,
