@@ -102,4 +102,13 @@ pub enum Verdict {
 impl Verdict {
     /// Number of verdicts (array dimension).
     pub const COUNT: usize = 2;
+
+    /// Its name in reports: `pass`, `drop`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Drop => "drop",
+        }
+    }
 }

@@ -1259,7 +1259,7 @@ fn stats_json(dp: &Dataplane, st: &State, generation: u64, flows: (usize, u32)) 
             json!({
                 "reason": r.as_str(),
                 "direction": d.as_str(),
-                "verdict": verdict_word(v),
+                "verdict": v.as_str(),
                 "packets": c.packets,
                 "bytes": c.bytes,
             })
@@ -1310,13 +1310,6 @@ fn moved_reasons(
     Ok(v)
 }
 
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Drop => "drop",
-    }
-}
-
 /// A count for people: 1234567 -> 1.2M (powers of 1000).
 fn human_count(n: u64) -> String {
     human_unit(n, 1000.0, &["", "K", "M", "G", "T", "P"])
@@ -1359,7 +1352,7 @@ fn counter_tables(dp: &Dataplane, st: &State, sort: &str, human: bool) -> Result
             "{:<20} {:<4} {:<7} {:>12} {:>14}",
             r.as_str(),
             d.as_str(),
-            verdict_word(v),
+            v.as_str(),
             count(c.packets),
             bytes(c.bytes)
         )?;

@@ -304,6 +304,25 @@ pub fn udp_ask(ns: &Netns, to: SocketAddr) -> Result<usize, ErrorKind> {
     })
 }
 
+/// One HTTP/1.0 GET of `path` at `addr` from inside `ns`: (status line,
+/// body), or None when nothing answers. Bounded by a 2-second connect and
+/// a 5-second read timeout.
+#[must_use]
+pub fn http_get(ns: &Netns, addr: &'static str, path: String) -> Option<(String, String)> {
+    use std::io::{Read as _, Write as _};
+    ns.run(move || {
+        let addr: SocketAddr = addr.parse().ok()?;
+        let mut s = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        Some((head.lines().next()?.to_owned(), body.to_owned()))
+    })
+}
+
 /// `ping -c 1` from `ns` to `addr` (one echo request, one second to
 /// answer): true when the reply came back.
 ///

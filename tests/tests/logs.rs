@@ -142,14 +142,8 @@ fn the_daemon_writes_ufws_lines_and_fail2ban_reads_them() {
     );
 
     // The daemon counts them for Prometheus too.
-    let metrics = fw_tests::netns::Netns::run(&pair.host, || {
-        use std::io::{Read as _, Write as _};
-        let mut s = std::net::TcpStream::connect("127.0.0.1:9848").expect("metrics");
-        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-        let mut t = String::new();
-        s.read_to_string(&mut t).unwrap();
-        t
-    });
+    let (_, metrics) = fw_tests::fwctl::http_get(&pair.host, "127.0.0.1:9848", "/metrics".into())
+        .expect("the daemon answers /metrics");
     let written: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("fw_log_events_total{outcome=\"written\"} "))

@@ -7,37 +7,21 @@
 //! and enabled under it, and stops cleanly on SIGTERM.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::SocketAddr,
+    io::Write as _,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use fw_tests::{
     ChildGuard,
-    fwctl::{FwCtl, Launch, udp_delivered, udp_sockets},
-    netns::{Netns, Pair},
+    fwctl::{FwCtl, Launch, http_get, udp_delivered, udp_sockets},
+    netns::Pair,
 };
 
 /// fw-ctl's default metrics address (the shipped unit starts the daemon
 /// with it; each test namespace has its own loopback).
 const METRICS: &str = "127.0.0.1:9848";
 const PROMETHEUS: &str = "127.0.0.1:19090";
-
-/// One HTTP/1.0 GET from inside `ns`: (status line, body). Bounded by a
-/// 5-second read timeout.
-fn get(ns: &Netns, addr: &'static str, path: String) -> Option<(String, String)> {
-    ns.run(move || {
-        let addr: SocketAddr = addr.parse().unwrap();
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        Some((head.lines().next()?.to_owned(), body.to_owned()))
-    })
-}
 
 /// Retries `f` every 200 ms for at most `limit`.
 fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -89,7 +73,7 @@ fn prometheus_scrapes_the_rule_counters() {
     );
     let scrape = || {
         within(Duration::from_secs(10), || {
-            get(&pair.host, METRICS, "/metrics".into()).filter(|(s, _)| s.contains(" 200 "))
+            http_get(&pair.host, METRICS, "/metrics".into()).filter(|(s, _)| s.contains(" 200 "))
         })
         .expect("the daemon answers /metrics")
         .1
@@ -202,7 +186,7 @@ fn prometheus_scrapes_the_rule_counters() {
     // fw_rule_packets_total{id="0"}, URL-encoded.
     let query = "/api/v1/query?query=fw_rule_packets_total%7Bid%3D%220%22%7D".to_owned();
     let answer = within(Duration::from_secs(45), || {
-        let (_, body) = get(&pair.host, PROMETHEUS, query.clone())?;
+        let (_, body) = http_get(&pair.host, PROMETHEUS, query.clone())?;
         body.contains("\"value\":[").then_some(body)
     })
     .expect("Prometheus scraped the daemon and answers the query");
@@ -255,7 +239,7 @@ fn aggregated_rule_series_stay_few() {
         .expect("start the daemon"),
     );
     let (_, body) = within(Duration::from_secs(10), || {
-        get(&pair.host, METRICS, "/metrics".into())
+        http_get(&pair.host, METRICS, "/metrics".into())
     })
     .expect("the daemon answers");
     assert_eq!(sample(&body, "fw_rules"), Some(80.0));

@@ -213,7 +213,7 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
     let (verdict, reason, rule) = result?;
     println!(
         "Data plane: {} (reason {}{}) [BPF_PROG_TEST_RUN of a private copy, tracking off]",
-        super::verdict_word(verdict),
+        verdict.as_str(),
         reason.as_str(),
         rule.map(|id| format!(", rule id {id}")).unwrap_or_default()
     );

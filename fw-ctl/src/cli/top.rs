@@ -9,7 +9,7 @@ use std::{collections::HashMap, fmt::Write as _, io::Write as _, time::Duration}
 use anyhow::Result;
 use fw_common::{Direction, Reason, Verdict, stats::Counter};
 
-use super::{Ctx, human_count, open_live, verdict_word};
+use super::{Ctx, human_count, open_live};
 use crate::{rule::display::canonical, state::StateDir};
 
 /// The terminal in non-canonical mode, restored on drop.
@@ -136,7 +136,7 @@ pub(super) fn run(ctx: &Ctx, interval: f64, iterations: u64, rows: usize) -> Res
                         "{:<20} {:<4} {:<7} {:>10.1} {:>12} {:>12}\r",
                         r.as_str(),
                         d.as_str(),
-                        verdict_word(*v),
+                        v.as_str(),
                         p,
                         bits(*b),
                         human_count(c.packets)

@@ -86,10 +86,6 @@ fn gauge(reg: &Registry, name: &str, help: &str) -> Result<IntGauge> {
     Ok(g)
 }
 
-fn dir_label(d: Direction) -> &'static str {
-    d.as_str()
-}
-
 fn family_label(f: Family) -> &'static str {
     match f {
         Family::V4 => "ipv4",
@@ -182,7 +178,7 @@ fn gather(opts: &Options, reg: &Registry) -> Result<()> {
         for r in Reason::ALL {
             for v in [Verdict::Pass, Verdict::Drop] {
                 let c = dp.reason_counter(r, d, v)?;
-                let labels = [r.as_str(), dir_label(d), verdict_label(v)];
+                let labels = [r.as_str(), d.as_str(), v.as_str()];
                 pk.with_label_values(&labels).inc_by(c.packets);
                 by.with_label_values(&labels).inc_by(c.bytes);
                 if r == Reason::Policy {
@@ -192,10 +188,8 @@ fn gather(opts: &Options, reg: &Registry) -> Result<()> {
             }
         }
         let action = action_word(st.defaults.of(d));
-        pp.with_label_values(&[dir_label(d), action])
-            .inc_by(policy.0);
-        pb.with_label_values(&[dir_label(d), action])
-            .inc_by(policy.1);
+        pp.with_label_values(&[d.as_str(), action]).inc_by(policy.0);
+        pb.with_label_values(&[d.as_str(), action]).inc_by(policy.1);
     }
 
     // The flow table.
@@ -229,13 +223,6 @@ fn gather(opts: &Options, reg: &Registry) -> Result<()> {
 
     programs(reg, &pins)?;
     Ok(())
-}
-
-fn verdict_label(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Drop => "drop",
-    }
 }
 
 /// Per-rule series, or their sums when there are too many rules.
@@ -286,7 +273,7 @@ fn rules(opts: &Options, reg: &Registry, dp: &Dataplane, st: &crate::state::Stat
         let action = action_word(r.rule.action);
         let family = family_label(r.rule.family);
         if aggregate {
-            let l = [action, dir_label(dir), family];
+            let l = [action, dir.as_str(), family];
             rp.with_label_values(&l).inc_by(c.packets);
             rb.with_label_values(&l).inc_by(c.bytes);
         } else {
@@ -299,7 +286,7 @@ fn rules(opts: &Options, reg: &Registry, dp: &Dataplane, st: &crate::state::Stat
                 number.as_str(),
                 id.as_str(),
                 action,
-                dir_label(dir),
+                dir.as_str(),
                 family,
                 text.as_str(),
                 comment,
