@@ -18,10 +18,16 @@
 //! low     [UFW BLOCK] packets a deny/reject policy drops; `log` rules
 //!         ([UFW ALLOW] / [UFW BLOCK]); [UFW LIMIT BLOCK]
 //! medium  low + [UFW ALLOW] packets an allow policy passes,
-//!         [UFW AUDIT INVALID] packets dropped as invalid
-//! high    medium, policy and invalid lines without rate limit
+//!         [UFW AUDIT INVALID] packets dropped as invalid,
+//!         [UFW AUDIT] every new packet (not of a tracked flow), limited
+//!         per direction
+//! high    medium, policy and invalid lines without rate limit, and
+//!         [UFW AUDIT] for every packet (established ones too), limited
 //! full    everything without rate limit
 //! ```
+//!
+//! A packet may give two lines, as in ufw: `[UFW AUDIT]` (ufw's
+//! before-logging chains) and then its verdict's line.
 
 use crate::{assert_size, pod, rules::MAX_RULES};
 
@@ -65,6 +71,8 @@ pub enum LogKind {
     LimitBlock = 3,
     /// `[UFW AUDIT INVALID]`.
     AuditInvalid = 4,
+    /// `[UFW AUDIT]`.
+    Audit = 5,
 }
 
 impl LogKind {
@@ -76,12 +84,13 @@ impl LogKind {
             2 => Some(Self::Allow),
             3 => Some(Self::LimitBlock),
             4 => Some(Self::AuditInvalid),
+            5 => Some(Self::Audit),
             _ => None,
         }
     }
 
     /// ufw's word inside the brackets: `BLOCK`, `ALLOW`, `LIMIT BLOCK`,
-    /// `AUDIT INVALID` (the prefix is `[UFW ` + word + `]` by default).
+    /// `AUDIT INVALID`, `AUDIT` (the prefix is `[UFW ` + word + `]` by default).
     #[must_use]
     pub const fn word(self) -> &'static str {
         match self {
@@ -89,6 +98,7 @@ impl LogKind {
             Self::Allow => "ALLOW",
             Self::LimitBlock => "LIMIT BLOCK",
             Self::AuditInvalid => "AUDIT INVALID",
+            Self::Audit => "AUDIT",
         }
     }
 }
@@ -118,8 +128,14 @@ pub const BUCKET_POLICY: u32 = MAX_RULES;
 pub const BUCKET_INVALID: u32 = MAX_RULES + 3;
 /// `[UFW LIMIT BLOCK]`.
 pub const BUCKET_LIMIT: u32 = MAX_RULES + 6;
+/// `[UFW AUDIT]`, per direction.
+pub const BUCKET_AUDIT: u32 = MAX_RULES + 7;
 /// Entries of `LOG_BUCKETS`.
-pub const LOG_BUCKETS_ENTRIES: u32 = MAX_RULES + 8;
+pub const LOG_BUCKETS_ENTRIES: u32 = MAX_RULES + 10;
+
+/// The bit of a hook's log byte that asks for a `[UFW AUDIT]` line before
+/// the line of the kind in the low bits.
+pub const LOG_AUDIT_BIT: u8 = 0x80;
 
 /// ufw's rate: 3 per minute, one token every 20 s.
 pub const LOG_INTERVAL_NS: u64 = 20_000_000_000;

@@ -380,6 +380,23 @@ mod tests {
         );
     }
 
+    /// ufw's `[UFW AUDIT]` line at medium for a connection the host opens.
+    #[test]
+    fn an_outgoing_audit_line_reads_as_ufws() {
+        let frame = hex(concat!(
+            "aee057f41e56d62bb0dd2ac80800",
+            "4500003c2db8400040060000c6336401c6336402", // ID 11704, DF
+            "dd8200500000000000000000a002faf000000000"
+        ));
+        let line = format(&event(LogKind::Audit, 0, 3, &frame), "UFW", &names).unwrap();
+        assert_eq!(
+            line,
+            "[UFW AUDIT] IN= OUT=vlab0 SRC=198.51.100.1 DST=198.51.100.2 LEN=60 TOS=0x00 \
+             PREC=0x00 TTL=64 ID=11704 DF PROTO=TCP SPT=56706 DPT=80 WINDOW=64240 RES=0x00 \
+             SYN URGP=0"
+        );
+    }
+
     #[test]
     fn udp_and_icmp_and_ipv6() {
         let udp = hex(concat!(

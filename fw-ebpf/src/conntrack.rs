@@ -30,6 +30,7 @@ use fw_common::{
         CT_BUILTIN, CT_NO_RULE, CT_ZONE_FWD, CT_ZONE_HOST, CtEntry, CtKey, CtState, TCP_ACK,
         TCP_FIN, TCP_RST, TCP_SYN, tcp_flags_valid,
     },
+    log::LOG_HIGH,
     scratch::ScratchSlot,
 };
 
@@ -167,6 +168,8 @@ const MODE_NEW: u8 = 1;
 const MODE_RECHECK: u8 = 2;
 /// Accepted by a built-in rule (`slot.reason` says which); tracked as new.
 const MODE_BUILTIN: u8 = 3;
+/// Decided by its live flow's entry (not a new packet).
+const MODE_FLOW: u8 = 4;
 
 /// Before the rules: an invalid packet or a packet of a live, current flow
 /// gets its answer here (`Err`); otherwise the scratch slot (which holds
@@ -293,9 +296,23 @@ pub fn fast() -> Option<Decision> {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     match check(e, pkt, Direction::In, cfg, now) {
-        Hit::Decided(d) => Some(d),
+        // `log` tells the hook whether the level wants a line for it.
+        Hit::Decided(d) => Some(Decision {
+            log: u8::from(cfg.log_level >= LOG_HIGH),
+            ..d
+        }),
         Hit::Gone | Hit::Stale => None,
     }
+}
+
+/// True unless the packet just decided belongs to a tracked flow (its
+/// entry decided it, or it was its flow's opening packet decided again):
+/// conntrack's NEW, for `[UFW AUDIT]` at `medium`.
+#[inline(always)]
+pub fn decided_new() -> bool {
+    SCRATCH
+        .get(0)
+        .is_none_or(|s| s.mode != MODE_FLOW && s.mode != MODE_RECHECK)
 }
 
 /// The flow part of [`prepare`] for a packet that can belong to a flow.
@@ -328,7 +345,10 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     match check(e, pkt, kdir, cfg, now) {
         Hit::Gone => return Ok(()),
-        Hit::Decided(d) => return Err(d),
+        Hit::Decided(d) => {
+            slot.mode = MODE_FLOW;
+            return Err(d);
+        }
         Hit::Stale => {}
     }
     // The rules changed since the flow was decided: decide its opening

@@ -17,7 +17,8 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// How a drop is answered on the wire.
     pub answer: Answer,
-    /// `fw_common::log::LogKind` as `u8`, 0: not logged.
+    /// `fw_common::log::LogKind` as `u8` (0: no line) with
+    /// `fw_common::log::LOG_AUDIT_BIT` for a `[UFW AUDIT]` line first.
     pub log: u8,
     /// The direction it was decided in (a received packet: in or fwd).
     pub dir: Direction,
@@ -77,7 +78,10 @@ pub fn run(
                 && let Some(d) = conntrack::fast()
             {
                 stats::count(d.reason, dir, d.verdict, d.rule, len);
-                return Outcome::plain(d.verdict, dir);
+                return Outcome {
+                    log: log::established(d.log != 0, dir),
+                    ..Outcome::plain(d.verdict, dir)
+                };
             }
             // Two copies of what follows, each with its direction known
             // at compile time: one direction unknown to the verifier would
@@ -87,7 +91,10 @@ pub fn run(
                 decide(&pkt, Direction::Fwd, ifindex, oifindex, len)
             } else if dir == Direction::Out && conntrack::related(start, end) {
                 stats::count(Reason::Related, dir, Verdict::Pass, None, len);
-                Outcome::plain(Verdict::Pass, dir)
+                Outcome {
+                    log: log::established(true, dir),
+                    ..Outcome::plain(Verdict::Pass, dir)
+                }
             } else {
                 decide(&pkt, dir, ifindex, 0, len)
             }
@@ -123,7 +130,7 @@ fn decide(pkt: &parse::Packet, dir: Direction, ifindex: u32, oifindex: u32, len:
     Outcome {
         verdict: d.verdict,
         answer,
-        log: log::judge(&d, dir),
+        log: log::judge(&d, dir, conntrack::decided_new),
         dir,
         oifindex,
     }

@@ -9,9 +9,9 @@ use aya_ebpf::{
 use fw_common::{
     Direction, Reason, Verdict,
     log::{
-        BUCKET_INVALID, BUCKET_LIMIT, BUCKET_POLICY, LIMIT_LOG_BURST, LOG_BURST, LOG_CAPTURE,
-        LOG_FULL, LOG_HIGH, LOG_INTERVAL_NS, LOG_MEDIUM, LOG_OFF, LOG_STAT_LOST,
-        LOG_STAT_SUPPRESSED, LOG_STAT_WRITTEN, LogKind, bucket_take,
+        BUCKET_AUDIT, BUCKET_INVALID, BUCKET_LIMIT, BUCKET_POLICY, LIMIT_LOG_BURST, LOG_AUDIT_BIT,
+        LOG_BURST, LOG_CAPTURE, LOG_FULL, LOG_HIGH, LOG_INTERVAL_NS, LOG_MEDIUM, LOG_OFF,
+        LOG_STAT_LOST, LOG_STAT_SUPPRESSED, LOG_STAT_WRITTEN, LogKind, bucket_take,
     },
 };
 
@@ -49,10 +49,34 @@ fn take(b: u32, burst: u64) -> bool {
     }
 }
 
-/// The [`LogKind`] (as `u8`, 0: none) of decision `d` in `dir`, its rate
-/// limit taken.
+/// Takes a token for a line from `bucket` (a rate limit applies when
+/// `limited`), counting a suppressed line.
 #[inline(always)]
-pub fn judge(d: &Decision, dir: Direction) -> u8 {
+fn allowed(limited: bool, bucket: u32, burst: u64) -> bool {
+    if limited && !take(bucket, burst) {
+        bump(LOG_STAT_SUPPRESSED);
+        return false;
+    }
+    true
+}
+
+/// `[UFW AUDIT]` for a packet seen in `dir` at `level` (medium and up):
+/// [`LOG_AUDIT_BIT`] or 0. Limited at every level but `full`.
+#[inline(always)]
+fn audit(level: u32, dir: Direction) -> u8 {
+    if level >= LOG_MEDIUM && allowed(level < LOG_FULL, BUCKET_AUDIT + dir as u32, LOG_BURST) {
+        LOG_AUDIT_BIT
+    } else {
+        0
+    }
+}
+
+/// The log byte of decision `d` in `dir`: the [`LogKind`] (0: none) of its
+/// line, its rate limit taken, with [`LOG_AUDIT_BIT`] for a new packet at
+/// medium and up. `new` says whether the packet is new (not of a tracked
+/// flow; a flow decided again after a rule change is not new).
+#[inline(always)]
+pub fn judge(d: &Decision, dir: Direction, new: impl FnOnce() -> bool) -> u8 {
     let Some(cfg) = CONFIG.get(0) else {
         return 0;
     };
@@ -60,6 +84,12 @@ pub fn judge(d: &Decision, dir: Direction) -> u8 {
     if level == LOG_OFF {
         return 0;
     }
+    let audit =
+        if level >= LOG_HIGH || (level >= LOG_MEDIUM && d.reason != Reason::Invalid && new()) {
+            audit(level, dir)
+        } else {
+            0
+        };
     let pass = d.verdict == Verdict::Pass;
     let (kind, bucket, limited, burst) = match d.reason {
         Reason::Rule if d.log != 0 => (
@@ -92,13 +122,26 @@ pub fn judge(d: &Decision, dir: Direction) -> u8 {
             level < LOG_HIGH,
             LOG_BURST,
         ),
-        _ => return 0,
+        _ => return audit,
     };
-    if limited && !take(bucket, burst) {
-        bump(LOG_STAT_SUPPRESSED);
+    if !allowed(limited, bucket, burst) {
+        return audit;
+    }
+    audit | kind as u8
+}
+
+/// The log byte of a packet of a live flow, whose line is `[UFW AUDIT]` at
+/// `high` and `full` only. `want`: the flow check saw such a level (the
+/// established path reads the level once, there).
+#[inline(always)]
+pub fn established(want: bool, dir: Direction) -> u8 {
+    if !want {
         return 0;
     }
-    kind as u8
+    match CONFIG.get(0) {
+        Some(cfg) => audit(cfg.log_level, dir),
+        None => 0,
+    }
 }
 
 /// A hook's frame, as the event's bytes are copied from it.
@@ -162,6 +205,26 @@ pub fn emit<C: Capture>(ctx: &C, what: u32, ifindex: u32, oifindex: u32, len: u3
 
 /// [`emit`]'s `what`: the kind and the direction in one word.
 #[inline(always)]
-pub fn what(kind: u8, dir: Direction) -> u32 {
+fn what(kind: u8, dir: Direction) -> u32 {
     u32::from(kind) | (dir as u32) << 8
+}
+
+/// Writes the lines of log byte `log` (from [`judge`] or [`established`]):
+/// `[UFW AUDIT]` first when asked, then the decision's line (see [`emit`]).
+#[inline(always)]
+pub fn emit_all<C: Capture>(
+    ctx: &C,
+    log: u8,
+    dir: Direction,
+    ifindex: u32,
+    oifindex: u32,
+    len: u32,
+) {
+    if log & LOG_AUDIT_BIT != 0 {
+        emit(ctx, what(LogKind::Audit as u8, dir), ifindex, oifindex, len);
+    }
+    let kind = log & !LOG_AUDIT_BIT;
+    if kind != 0 {
+        emit(ctx, what(kind, dir), ifindex, oifindex, len);
+    }
 }

@@ -40,7 +40,7 @@ pub fn fw_xdp(ctx: XdpContext) -> u32 {
     // Logged before a reject rewrites the frame.
     if o.log != 0 {
         let len = (ctx.data_end() - ctx.data()) as u32;
-        log::emit(&ctx, log::what(o.log, o.dir), ifindex, o.oifindex, len);
+        log::emit_all(&ctx, o.log, o.dir, ifindex, o.oifindex, len);
     }
     match (o.verdict, o.answer) {
         (Verdict::Pass, _) => xdp_action::XDP_PASS,
@@ -73,7 +73,7 @@ pub fn fw_tc_egress(ctx: TcContext) -> i32 {
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     let o = core::run(ctx.data(), ctx.data_end(), Direction::Out, ifindex, || 0);
     if o.log != 0 {
-        log::emit(&ctx, log::what(o.log, o.dir), ifindex, 0, ctx.len());
+        log::emit_all(&ctx, o.log, o.dir, ifindex, 0, ctx.len());
     }
     match (o.verdict, o.answer) {
         (Verdict::Pass, _) => TC_ACT_UNSPEC,

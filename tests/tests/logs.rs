@@ -10,7 +10,7 @@ use std::{
 
 use fw_common::{
     Direction,
-    log::{LOG_FULL, LOG_MEDIUM, LOG_OFF, LogKind},
+    log::{LOG_FULL, LOG_HIGH, LOG_MEDIUM, LOG_OFF, LogKind},
 };
 use fw_ctl::rule::{Action, compile::Defaults};
 use fw_tests::{
@@ -31,8 +31,9 @@ fn deny_in() -> Defaults {
 
 /// ufw's limits: a flood of packets the policy drops gives the burst (10)
 /// lines, the rest are counted as suppressed; `log` rules have their own
-/// bucket; `full` has no limit; `off` logs nothing, not even `log` rules;
-/// the events carry the frame and where it came from.
+/// bucket; `full` has no limit; `medium` adds `[UFW AUDIT]` for new
+/// packets, `high` for every packet (limited); `off` logs nothing, not even
+/// `log` rules; the events carry the frame and where it came from.
 #[test]
 fn levels_and_rate_limits_hold_in_the_kernel() {
     let mut rig = Rig::stateful();
@@ -64,18 +65,65 @@ fn levels_and_rate_limits_hold_in_the_kernel() {
     let events = rig.log_events();
     assert_eq!(events.len(), 1, "the SYN, not the established ACK");
     assert_eq!(events[0].kind, LogKind::Allow as u8);
-    // full: no limit.
+    // full: no limit (and each new packet has its AUDIT line first).
     rig.dp.set_logging(LOG_FULL).unwrap();
     for k in 0..30 {
         let _ = rig.verdict(Direction::In, &denied(100 + k).bytes());
     }
-    assert_eq!(rig.log_events().len(), 30);
+    let kinds: Vec<u8> = rig.log_events().iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [LogKind::Audit as u8, LogKind::Block as u8].repeat(30)
+    );
     // medium: invalid packets are logged too.
     rig.dp.set_logging(LOG_MEDIUM).unwrap();
     let synfin = Pkt::new("198.51.100.7", "192.0.2.1", L4::Tcp(40001, 80)).flags(0x03);
     let _ = rig.verdict(Direction::In, &synfin.bytes());
     let kinds: Vec<u8> = rig.log_events().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [LogKind::AuditInvalid as u8]);
+    assert_eq!(kinds, [LogKind::AuditInvalid as u8], "invalid is not new");
+    // medium: [UFW AUDIT] for every new packet (its own bucket per
+    // direction), before the packet's own line; an allow policy's packets
+    // are logged too.
+    let out = |k: u16| Pkt::new("192.0.2.1", "198.51.100.9", L4::Udp(5000 + k, 53));
+    let reply = |k: u16| Pkt::new("198.51.100.9", "192.0.2.1", L4::Udp(53, 5000 + k));
+    let _ = rig.verdict(Direction::Out, &out(0).bytes());
+    let kinds: Vec<(u8, u8)> = rig.log_events().iter().map(|e| (e.kind, e.dir)).collect();
+    let o = Direction::Out as u8;
+    assert_eq!(
+        kinds,
+        [(LogKind::Audit as u8, o), (LogKind::Allow as u8, o)],
+        "AUDIT, then the policy's ALLOW"
+    );
+    for k in 1..30 {
+        let _ = rig.verdict(Direction::Out, &out(k).bytes());
+    }
+    let events = rig.log_events();
+    let count = |kind: LogKind| events.iter().filter(|e| e.kind == kind as u8).count();
+    assert_eq!((count(LogKind::Audit), count(LogKind::Allow)), (9, 9));
+    // Packets of tracked flows are not new: nothing at medium...
+    let _ = rig.verdict(Direction::In, &reply(0).bytes());
+    assert!(
+        rig.log_events().is_empty(),
+        "an established reply at medium"
+    );
+    // ...but every packet is audited at high, limited (burst 10)...
+    rig.dp.set_logging(LOG_HIGH).unwrap();
+    for k in 0..30 {
+        let _ = rig.verdict(Direction::In, &reply(k).bytes());
+    }
+    let events = rig.log_events();
+    assert_eq!(events.len(), 10, "the burst of AUDIT lines");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.kind == LogKind::Audit as u8 && e.dir == Direction::In as u8)
+    );
+    // ...and without limit at full.
+    rig.dp.set_logging(LOG_FULL).unwrap();
+    for k in 0..30 {
+        let _ = rig.verdict(Direction::In, &reply(k).bytes());
+    }
+    assert_eq!(rig.log_events().len(), 30);
     // off: nothing.
     rig.dp.set_logging(LOG_OFF).unwrap();
     let _ = rig.verdict(Direction::In, &denied(200).bytes());
