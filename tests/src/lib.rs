@@ -4,6 +4,7 @@
 //! end-to-end tests. Every resource is released by `Drop`, also when a test
 //! fails.
 
+pub mod cases;
 pub mod empty;
 pub mod fwctl;
 pub mod netns;
@@ -11,6 +12,16 @@ pub mod packet;
 pub mod rig;
 pub mod ufw;
 pub mod workload;
+
+/// The number of cases a randomised test runs: environment variable
+/// `var` when set to a number, else `default`.
+#[must_use]
+pub fn cases_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// A child process (a daemon a test started) killed and reaped on drop,
 /// also when the test fails.

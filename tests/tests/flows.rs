@@ -460,10 +460,7 @@ fn run(rig: &mut Rig, events: &[Event]) -> Result<(), TestCaseError> {
 
 #[test]
 fn flows_agree_with_the_reference_state_machine() {
-    let cases: u32 = std::env::var("FW_FLOW_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let cases = u32::try_from(fw_tests::cases_from_env("FW_FLOW_CASES", 300)).unwrap_or(u32::MAX);
     let mut r = Rig::stateful();
     r.dp.set_limit(LIMIT_HITS, 30).expect("limit rate");
     let rig = std::cell::RefCell::new(r);
