@@ -245,7 +245,7 @@ pub enum Cmd {
         #[arg(long)]
         bpf_stats: bool,
         /// Where drop-log lines go: syslog (kern.warning via /dev/log),
-        /// stdout, file:PATH or none.
+        /// syslog:SOCKET (another syslog socket), stdout, file:PATH or none.
         #[arg(long, default_value = "syslog")]
         log: crate::log::Sink,
         /// The word of the lines' prefix, `[WORD BLOCK]` (ufw's: UFW).

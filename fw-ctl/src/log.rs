@@ -211,12 +211,16 @@ fn proto_name(p: u8, v6: bool) -> String {
     }
 }
 
+/// The system's syslog socket.
+pub const DEV_LOG: &str = "/dev/log";
+
 /// Where the lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sink {
-    /// syslog through /dev/log: facility kern, severity warning, as the
-    /// kernel's LOG lines (rsyslog and journald pick them up).
-    Syslog,
+    /// syslog through a local socket (`/dev/log`, or another for a syslog
+    /// daemon listening elsewhere): facility kern, severity warning, as
+    /// the kernel's LOG lines (rsyslog and journald pick them up).
+    Syslog(PathBuf),
     /// Standard output, one line each.
     Stdout,
     /// Appended to a file, with a syslog-style timestamp and host.
@@ -230,13 +234,14 @@ impl std::str::FromStr for Sink {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "syslog" => Ok(Self::Syslog),
+            "syslog" => Ok(Self::Syslog(DEV_LOG.into())),
             "stdout" => Ok(Self::Stdout),
             "none" => Ok(Self::None),
-            _ => match s.strip_prefix("file:") {
-                Some(p) if !p.is_empty() => Ok(Self::File(p.into())),
+            _ => match (s.strip_prefix("file:"), s.strip_prefix("syslog:")) {
+                (Some(p), _) if !p.is_empty() => Ok(Self::File(p.into())),
+                (_, Some(p)) if !p.is_empty() => Ok(Self::Syslog(p.into())),
                 _ => Err(format!(
-                    "bad log destination '{s}': syslog, stdout, file:PATH or none"
+                    "bad log destination '{s}': syslog, syslog:SOCKET, stdout, file:PATH or none"
                 )),
             },
         }
@@ -304,17 +309,20 @@ impl Writer {
                 .append(true)
                 .open(p)
                 .and_then(|mut f| writeln!(f, "{} {} fw: {line}", timestamp(), self.host)),
-            Sink::Syslog => {
+            Sink::Syslog(path) => {
                 if self.syslog.is_none() {
                     self.syslog = std::os::unix::net::UnixDatagram::unbound()
-                        .and_then(|s| s.connect("/dev/log").map(|()| s))
+                        .and_then(|s| s.connect(path).map(|()| s))
                         .ok();
                 }
                 // <4>: facility kern (0), severity warning (4).
                 let msg = format!("<4>{} fw: {line}", timestamp());
                 match &self.syslog {
                     Some(s) => s.send(msg.as_bytes()).map(|_| ()),
-                    None => Err(std::io::Error::other("cannot reach /dev/log")),
+                    None => Err(std::io::Error::other(format!(
+                        "cannot reach {}",
+                        path.display()
+                    ))),
                 }
             }
         };
@@ -448,7 +456,12 @@ mod tests {
 
     #[test]
     fn destinations_parse() {
-        assert_eq!("syslog".parse(), Ok(Sink::Syslog));
+        assert_eq!("syslog".parse(), Ok(Sink::Syslog("/dev/log".into())));
+        assert_eq!(
+            "syslog:/run/other/log".parse(),
+            Ok(Sink::Syslog("/run/other/log".into()))
+        );
+        assert!("syslog:".parse::<Sink>().unwrap_err().contains("'syslog:'"));
         assert_eq!(
             "file:/var/log/fw.log".parse(),
             Ok(Sink::File("/var/log/fw.log".into()))

@@ -134,16 +134,11 @@ fn levels_and_rate_limits_hold_in_the_kernel() {
     assert!(rig.log_events().is_empty());
 }
 
-#[test]
-fn the_daemon_writes_ufws_lines_and_fail2ban_reads_them() {
-    let pair = Pair::new("logs");
-    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
-    let _service = tcp_listeners(&pair.host, &[2222]);
-    fw.ok(&["allow", "log", "2222/tcp"]);
-    fw.ok(&["enable", "-i", "fw0"]);
-    let log = fw.state.join("fw.log");
-    let _daemon = ChildGuard(
-        fw.command(&["daemon", "--log", &format!("file:{}", log.display())])
+/// Starts the daemon writing its lines to `dest`, then the client's SYN
+/// to the host's port 9999 is dropped by the policy (a `[UFW BLOCK]` line).
+fn daemon_then_a_dropped_syn(fw: &FwCtl, pair: &Pair, dest: &str) -> ChildGuard {
+    let daemon = ChildGuard(
+        fw.command(&["daemon", "--log", dest])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -154,6 +149,18 @@ fn the_daemon_writes_ufws_lines_and_fail2ban_reads_them() {
         tcp_connect(&pair.client, "192.0.2.1:9999".parse().unwrap()),
         Connect::Silence
     );
+    daemon
+}
+
+#[test]
+fn the_daemon_writes_ufws_lines_and_fail2ban_reads_them() {
+    let pair = Pair::new("logs");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _service = tcp_listeners(&pair.host, &[2222]);
+    fw.ok(&["allow", "log", "2222/tcp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    let log = fw.state.join("fw.log");
+    let _daemon = daemon_then_a_dropped_syn(&fw, &pair, &format!("file:{}", log.display()));
     assert_eq!(
         tcp_connect(&pair.client, "192.0.2.1:2222".parse().unwrap()),
         Connect::Connected
@@ -234,6 +241,80 @@ fn the_daemon_writes_ufws_lines_and_fail2ban_reads_them() {
         String::from_utf8_lossy(&verbose.stdout).contains("192.0.2.2"),
         "the offending address"
     );
+}
+
+/// The daemon's syslog destination with a real rsyslogd (Debian's
+/// package; a private instance with its own config and socket, so the
+/// host's logging is untouched): Debian ufw's own rsyslog rule
+/// (`:msg,contains,"[UFW "`, from its 20-ufw.conf) files fw's lines, and a
+/// `kern.warning` selector gets them too (facility kern, severity warning,
+/// as the kernel's LOG lines).
+#[test]
+fn rsyslog_files_the_daemons_lines_as_ufws() {
+    let pair = Pair::new("rsys");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let dir = fw.state.join("rsyslog");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{d}\")\n\
+             module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
+             input(type=\"imuxsock\" Socket=\"{d}/log\")\n\
+             :msg,contains,\"[UFW \" {d}/ufw.log\n\
+             kern.warning {d}/kern.log\n\
+             user.* {d}/user.log\n"
+        ),
+    )
+    .unwrap();
+    let _rsyslogd = ChildGuard(
+        Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rsyslogd (Debian package rsyslog)"),
+    );
+    let socket = dir.join("log");
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "rsyslogd's socket"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fw.ok(&["enable", "-i", "fw0"]);
+    let _daemon = daemon_then_a_dropped_syn(&fw, &pair, &format!("syslog:{}", socket.display()));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let start = Instant::now();
+    while !(read("ufw.log").contains("DPT=9999") && read("kern.log").contains("DPT=9999")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "ufw.log: {:?}, kern.log: {:?}",
+            read("ufw.log"),
+            read("kern.log")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ufw_log = read("ufw.log");
+    let line = ufw_log
+        .lines()
+        .find(|l| l.contains("DPT=9999"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains(" fw: [UFW BLOCK] IN=fw0 OUT= MAC=")
+            && line.contains(" SRC=192.0.2.2 DST=192.0.2.1 LEN=60 "),
+        "{line}"
+    );
+    assert!(!read("user.log").contains("[UFW "), "not facility user");
 }
 
 /// `fw-ctl log --follow` without a daemon: ufw's lines on standard output

@@ -58,12 +58,16 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fail2ban", "/usr/bin/fail2ban-server"),
     // tmux drives `fw-ctl top` in its test (send-keys, capture-pane).
     ("tmux", "/usr/bin/tmux"),
+    // rsyslog receives the daemon's syslog lines in the logs test (a
+    // private rsyslogd with its own config and socket, started by the
+    // test; the packaged service is never started, see `run`).
+    ("rsyslog", "/usr/sbin/rsyslogd"),
 ];
 
 /// Debian's hook that tells package scripts whether they may start
-/// services: while it exists and exits 101, installing prometheus or
-/// fail2ban starts no daemon on the host (fail2ban's would manage the
-/// host's firewall).
+/// services: while it exists and exits 101, installing prometheus,
+/// fail2ban or rsyslog starts no daemon on the host (fail2ban's would
+/// manage the host's firewall).
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 /// Installs what is missing.
