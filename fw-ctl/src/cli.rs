@@ -466,11 +466,12 @@ fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
     let pins = pins(ctx)?;
     let mut dp = Dataplane::open(&pins)
         .context("the filter is enabled but its pinned state cannot be opened")?;
+    let known: std::collections::HashSet<u32> = old.rules.iter().map(|r| r.id).collect();
     let fresh: Vec<u32> = st
         .rules
         .iter()
         .map(|r| r.id)
-        .filter(|id| !old.rules.iter().any(|o| o.id == *id))
+        .filter(|id| !known.contains(id))
         .collect();
     let prepared = dp.prepare(&compiled, &fresh)?;
     dir.save(st)?;

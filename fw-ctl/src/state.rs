@@ -508,6 +508,7 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
 /// [`StateError::Syntax`] naming the line.
 pub fn parse_rules(text: &str, path: &Path) -> Result<Vec<StoredRule>, StateError> {
     let mut out: Vec<StoredRule> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     let mut seen_v6 = false;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -543,7 +544,7 @@ pub fn parse_rules(text: &str, path: &Path) -> Result<Vec<StoredRule>, StateErro
         let id: u32 = words[0]
             .parse()
             .map_err(|_| syntax(format!("bad rule id '{}'", words[0])))?;
-        if id >= MAX_RULES || out.iter().any(|r| r.id == id) {
+        if id >= MAX_RULES || !ids.insert(id) {
             return Err(syntax(format!("rule id '{id}' out of range or used twice")));
         }
         let family = match words[1].as_str() {

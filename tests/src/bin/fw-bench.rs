@@ -56,10 +56,15 @@ fn main() {
         routed: Action::Deny,
     };
     let empty = EmptyXdp::load().expect("load the empty XDP program");
+    if std::env::var_os("FW_BENCH_BANS_ONLY").is_some() {
+        bans();
+        return;
+    }
     if std::env::var_os("FW_BENCH_STATEFUL_ONLY").is_some() {
         stateful(&empty);
         routing();
         flood();
+        bans();
         return;
     }
     let mut rig = Rig::new();
@@ -253,6 +258,196 @@ fn main() {
     stateful(&empty);
     routing();
     flood();
+    bans();
+}
+
+/// Bans at each size of the bans table.
+const BAN_SIZES: [usize; 4] = [1_000, 5_000, 10_000, 30_000];
+
+/// New TCP connections per second from the client to the host's port 22
+/// (a listener accepting in the host namespace), for one second at most
+/// and 20,000 connections at most; each is closed with a reset (linger 0)
+/// so no TIME_WAIT piles up. Every SYN is a new connection: it meets the
+/// rules (ufw's bans are linear iptables rules; established packets pass
+/// before them).
+fn connect_rate(pair: &fw_tests::netns::Pair) -> f64 {
+    use std::{net::TcpStream, os::fd::AsRawFd};
+    pair.client.run(|| {
+        let t0 = Instant::now();
+        let mut n = 0u32;
+        while n < 20_000 && t0.elapsed() < Duration::from_secs(1) {
+            let Ok(c) = TcpStream::connect_timeout(
+                &"192.0.2.1:22".parse().unwrap(),
+                Duration::from_millis(500),
+            ) else {
+                break;
+            };
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: setsockopt on a socket we own, with a valid struct.
+            unsafe {
+                libc::setsockopt(
+                    c.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&raw const linger).cast(),
+                    size_of::<libc::linger>() as u32,
+                );
+            }
+            n += 1;
+        }
+        f64::from(n) / t0.elapsed().as_secs_f64()
+    })
+}
+
+/// An accepting listener on the host's port 22 (connections accepted and
+/// dropped, so the backlog never fills); ends with the namespace.
+fn accept_22(pair: &fw_tests::netns::Pair) {
+    let l = fw_tests::fwctl::tcp_listeners(&pair.host, &[22]).remove(0);
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            drop(c);
+        }
+    });
+}
+
+/// `n` ban addresses (10.x.y.z), the client's (192.0.2.2) last.
+fn ban_addrs(n: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..n - 1)
+        .map(|i| format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255))
+        .collect();
+    v.push("192.0.2.2".into());
+    v
+}
+
+/// fail2ban's work at thousands of bans, fw against real ufw (the shipped
+/// action's commands and ufw's, each in its own namespace with a live
+/// filter): with N bans in place (written to the saved state as fail2ban
+/// would have left them, then a reload: the boot path), the time of one
+/// more ban (`prepend deny from IP to any comment ...`) and of an unban
+/// (`delete deny from IP to any`), median of 5 each; and the host's rate
+/// of new TCP connections from an unbanned client (the client's own ban
+/// lifted first). Also checks that the banned client's SYN is dropped and
+/// the unbanned one connects.
+fn bans() {
+    use fw_ctl::state::StateDir;
+    use fw_tests::{
+        fwctl::{Connect, FwCtl, Launch, tcp_connect},
+        netns::Pair,
+        ufw::Ufw,
+    };
+    println!(
+        "\n## Bans at scale: fw-ctl against ufw 0.36.2 (the fail2ban actions' commands; ms, median of 5; new TCP connections/s)\n"
+    );
+    println!(
+        "| bans | fw reload | fw ban | fw unban | fw conn/s | ufw reload | ufw ban | ufw unban | ufw conn/s |"
+    );
+    println!(
+        "|-----:|---------:|-------:|---------:|----------:|-----------:|--------:|----------:|-----------:|"
+    );
+    let pair = Pair::new("bans");
+    accept_22(&pair);
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    fw.ok(&["allow", "22/tcp"]);
+    fw.ok(&["enable", "-i", "fw0"]);
+    let upair = Pair::new("bansufw");
+    accept_22(&upair);
+    let ufw = Ufw::new(&upair.host);
+    let ufw_ok = |args: &[&str]| {
+        let out = ufw.output(args);
+        assert!(out.status.success(), "ufw {args:?}: {out:?}");
+    };
+    ufw_ok(&["allow", "22/tcp"]);
+    ufw_ok(&["--force", "enable"]);
+    let time = |f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        ms(t.elapsed())
+    };
+    // One more ban and its unban, 5 times: medians.
+    let ban_unban = |ban: &dyn Fn(&str), unban: &dyn Fn(&str)| {
+        let (mut b, mut u) = (Vec::new(), Vec::new());
+        for k in 0..5 {
+            let ip = format!("203.0.113.{}", 10 + k);
+            b.push(time(&|| ban(&ip)));
+            u.push(time(&|| unban(&ip)));
+        }
+        (median(b), median(u))
+    };
+    let comment = "by Fail2Ban after 3 attempts";
+    for n in BAN_SIZES {
+        let addrs = ban_addrs(n);
+        // fw: the rules file, then reload.
+        {
+            let dir = StateDir::open_locked(&fw.state).expect("state dir");
+            let mut st = dir.load().expect("state");
+            let mut words: Vec<String> = addrs.iter().map(|a| format!("deny from {a}")).collect();
+            words.push("allow 22/tcp".into());
+            let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+            st.rules = rules(&refs);
+            dir.save(&st).expect("save");
+        }
+        let fw_reload = time(&|| {
+            fw.ok(&["reload"]);
+        });
+        let (fw_ban, fw_unban) = ban_unban(
+            &|ip| {
+                fw.ok(&[
+                    "prepend", "deny", "from", ip, "to", "any", "comment", comment,
+                ]);
+            },
+            &|ip| {
+                fw.ok(&["delete", "deny", "from", ip, "to", "any"]);
+            },
+        );
+        assert_eq!(
+            tcp_connect(&pair.client, "192.0.2.1:22".parse().unwrap()),
+            Connect::Silence,
+            "fw: the banned client"
+        );
+        fw.ok(&["delete", "deny", "from", "192.0.2.2"]);
+        let fw_rate = connect_rate(&pair);
+        // ufw: user.rules as ufw writes a ban, then reload.
+        let user_rules = ufw.etc().join("ufw/user.rules");
+        let text = std::fs::read_to_string(&user_rules).expect("user.rules");
+        let begin = text.find("### RULES ###\n").expect("RULES") + "### RULES ###\n".len();
+        let end = text
+            .find("### tuple ### allow tcp 22 ")
+            .expect("the allow rule");
+        let mut bans = String::new();
+        for a in &addrs {
+            bans.push_str(&format!(
+                "\n### tuple ### deny any any 0.0.0.0/0 any {a} in\n-A ufw-user-input -s {a} -j DROP\n"
+            ));
+        }
+        bans.push('\n');
+        std::fs::write(
+            &user_rules,
+            format!("{}{bans}{}", &text[..begin], &text[end..]),
+        )
+        .expect("write user.rules");
+        let ufw_reload = time(&|| ufw_ok(&["reload"]));
+        let (ufw_ban, ufw_unban) = ban_unban(
+            &|ip| {
+                ufw_ok(&[
+                    "prepend", "deny", "from", ip, "to", "any", "comment", comment,
+                ])
+            },
+            &|ip| ufw_ok(&["delete", "deny", "from", ip, "to", "any"]),
+        );
+        assert_eq!(
+            tcp_connect(&upair.client, "192.0.2.1:22".parse().unwrap()),
+            Connect::Silence,
+            "ufw: the banned client"
+        );
+        ufw_ok(&["delete", "deny", "from", "192.0.2.2"]);
+        let ufw_rate = connect_rate(&upair);
+        println!(
+            "| {n} | {fw_reload:.0} | {fw_ban:.0} | {fw_unban:.0} | {fw_rate:.0} | {ufw_reload:.0} | {ufw_ban:.0} | {ufw_unban:.0} | {ufw_rate:.0} |"
+        );
+    }
 }
 
 /// Datagrams sent per flood run.
