@@ -1267,8 +1267,8 @@ fn stats_json(dp: &Dataplane, st: &State, generation: u64, flows: (usize, u32)) 
         })
         .collect();
     let mut rules = Vec::new();
-    for (i, r) in st.rules.iter().enumerate() {
-        let c = dp.rule_counter(r.id)?;
+    let ids: Vec<u32> = st.rules.iter().map(|r| r.id).collect();
+    for (i, (r, c)) in st.rules.iter().zip(dp.rule_counters(&ids)?).enumerate() {
         let mut bare = r.rule.clone();
         bare.opts.comment = None;
         rules.push(json!({
@@ -1364,9 +1364,10 @@ fn counter_tables(dp: &Dataplane, st: &State, sort: &str, human: bool) -> Result
         "{:<6} {:<6} {:>12} {:>14}  Rule",
         "Num", "Id", "Packets", "Bytes"
     )?;
+    let ids: Vec<u32> = st.rules.iter().map(|r| r.id).collect();
     let mut rows = Vec::with_capacity(st.rules.len());
-    for (i, r) in st.rules.iter().enumerate() {
-        rows.push((i + 1, r, dp.rule_counter(r.id)?));
+    for (i, (r, c)) in st.rules.iter().zip(dp.rule_counters(&ids)?).enumerate() {
+        rows.push((i + 1, r, c));
     }
     // Busiest first; ties keep the list order.
     match sort {

@@ -33,6 +33,7 @@ use std::{
     io::{self, Write as _},
     os::fd::AsRawFd as _,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use fw_common::{
@@ -77,6 +78,22 @@ pub enum StateError {
     /// No free rule id.
     #[error("too many rules (at most {MAX_RULES})")]
     Full,
+}
+
+/// What identifies the state files' contents: the directory, then device,
+/// inode, size and modification time of `fw.conf` and `rules`.
+type Stamp = (PathBuf, [(u64, u64, u64, i64, i64); 2]);
+
+/// A state kept by [`StateDir::load_cached`].
+#[derive(Debug, Default)]
+pub struct Cached(Option<(Stamp, Arc<State>)>);
+
+impl Cached {
+    /// Nothing kept yet.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(None)
+    }
 }
 
 /// The configuration of one instance.
@@ -291,6 +308,35 @@ impl StateDir {
             Err(e) => return Err(io_err(&rules)(e)),
         }
         Ok(st)
+    }
+
+    /// Reads the state, or returns the copy in `cache` while the files are
+    /// the ones it was read from (same inode, size and modification time:
+    /// fw-ctl replaces them by rename on every write). For a reader that
+    /// comes back often, as the daemon on every scrape.
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn load_cached(&self, cache: &mut Cached) -> Result<Arc<State>, StateError> {
+        let stamp = self.stamp();
+        if let Some((s, st)) = &cache.0
+            && *s == stamp
+        {
+            return Ok(Arc::clone(st));
+        }
+        let st = Arc::new(self.load()?);
+        cache.0 = Some((stamp, Arc::clone(&st)));
+        Ok(st)
+    }
+
+    fn stamp(&self) -> Stamp {
+        use std::os::unix::fs::MetadataExt as _;
+        let of = |name: &str| {
+            fs::metadata(self.path.join(name)).map_or((0, 0, 0, 0, 0), |m| {
+                (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())
+            })
+        };
+        (self.path.clone(), [of("fw.conf"), of("rules")])
     }
 
     /// Records the last apply to the kernel (`last-apply`: its duration

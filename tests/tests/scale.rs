@@ -123,4 +123,13 @@ fn one_hundred_thousand_rules_load_and_enforce() {
         decided_by_rule > 250,
         "only {decided_by_rule} decided by rules"
     );
+    // Every rule's counters read in batches (as the daemon and `stats` do)
+    // equal the one-by-one lookups, in the order asked for.
+    let mut ids: Vec<u32> = rules.iter().map(|r| r.id).collect();
+    ids.reverse();
+    let batch = rig.dp.rule_counters(&ids).expect("batched read");
+    let single: Vec<_> = ids.iter().map(|&id| rig.rule(id)).collect();
+    assert_eq!(batch.len(), ids.len());
+    assert!(batch == single, "batched and single reads differ");
+    assert!(batch.iter().filter(|c| c.packets > 0).count() > 250);
 }

@@ -143,8 +143,9 @@ pub(super) fn run(ctx: &Ctx, interval: f64, iterations: u64, rows: usize) -> Res
                     );
                 }
                 let mut busiest = Vec::new();
-                for (i, r) in st.rules.iter().enumerate() {
-                    let c = dp.rule_counter(r.id)?;
+                let ids: Vec<u32> = st.rules.iter().map(|r| r.id).collect();
+                let counters = dp.rule_counters(&ids)?;
+                for (i, (r, c)) in st.rules.iter().zip(counters).enumerate() {
                     let (p, b) = rate(c, last_rules.insert(r.id, c), secs);
                     busiest.push((p, b, i + 1, r, c));
                 }

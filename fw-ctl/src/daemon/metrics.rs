@@ -41,7 +41,7 @@ use super::Options;
 use crate::{
     loader::{Dataplane, Pins, pins::resolve_root},
     rule::display::{action_word, canonical},
-    state::StateDir,
+    state::{Cached, StateDir},
 };
 
 /// The Content-Type of the Prometheus text format.
@@ -113,7 +113,14 @@ fn gather(opts: &Options, reg: &Registry) -> Result<()> {
         "1 while the filter is enabled and its pinned data plane is live.",
     )?;
     let dir = StateDir::open_locked(&opts.state_dir)?;
-    let st = dir.load()?;
+    // Parsing 100,000 rules on every scrape would cost more than reading
+    // their counters.
+    static STATE: std::sync::Mutex<Cached> = std::sync::Mutex::new(Cached::new());
+    let st = dir.load_cached(
+        &mut STATE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )?;
     let pins = Pins::new(&resolve_root(&opts.pin_dir)?);
     if !st.enabled || !Dataplane::exists(&pins) {
         enabled.set(0);
@@ -263,8 +270,9 @@ fn rules(opts: &Options, reg: &Registry, dp: &Dataplane, st: &crate::state::Stat
         "Bytes each rule decided, as fw_rule_packets_total.",
         labels,
     )?;
-    for (i, r) in st.rules.iter().enumerate() {
-        let c = dp.rule_counter(r.id)?;
+    let ids: Vec<u32> = st.rules.iter().map(|r| r.id).collect();
+    let counters = dp.rule_counters(&ids)?;
+    for (i, (r, c)) in st.rules.iter().zip(counters).enumerate() {
         let dir = if r.rule.opts.forward {
             Direction::Fwd
         } else {
