@@ -266,7 +266,7 @@ const BAN_SIZES: [usize; 4] = [1_000, 5_000, 10_000, 30_000];
 
 /// New TCP connections per second from the client to the host's port 22
 /// (a listener accepting in the host namespace), for one second at most
-/// and 20,000 connections at most; each is closed with a reset (linger 0)
+/// and 50,000 connections at most; each is closed with a reset (linger 0)
 /// so no TIME_WAIT piles up. Every SYN is a new connection: it meets the
 /// rules (ufw's bans are linear iptables rules; established packets pass
 /// before them).
@@ -275,12 +275,16 @@ fn connect_rate(pair: &fw_tests::netns::Pair) -> f64 {
     pair.client.run(|| {
         let t0 = Instant::now();
         let mut n = 0u32;
-        while n < 20_000 && t0.elapsed() < Duration::from_secs(1) {
-            let Ok(c) = TcpStream::connect_timeout(
+        while n < 50_000 && t0.elapsed() < Duration::from_secs(1) {
+            let c = match TcpStream::connect_timeout(
                 &"192.0.2.1:22".parse().unwrap(),
                 Duration::from_millis(500),
-            ) else {
-                break;
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("connect {n}: {e}");
+                    break;
+                }
             };
             let linger = libc::linger {
                 l_onoff: 1,
@@ -305,7 +309,12 @@ fn connect_rate(pair: &fw_tests::netns::Pair) -> f64 {
 /// An accepting listener on the host's port 22 (connections accepted and
 /// dropped, so the backlog never fills); ends with the namespace.
 fn accept_22(pair: &fw_tests::netns::Pair) {
+    use std::os::fd::AsRawFd;
     let l = fw_tests::fwctl::tcp_listeners(&pair.host, &[22]).remove(0);
+    // A queue deeper than std's 128, so a descheduled acceptor does not
+    // drop SYNs (a second listen() resizes it).
+    // SAFETY: listen on a listening socket we own.
+    unsafe { libc::listen(l.as_raw_fd(), 4096) };
     std::thread::spawn(move || {
         for c in l.incoming() {
             drop(c);
