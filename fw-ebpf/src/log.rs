@@ -130,17 +130,18 @@ pub fn judge(d: &Decision, dir: Direction, new: impl FnOnce() -> bool) -> u8 {
     audit | kind as u8
 }
 
-/// The log byte of a packet of a live flow, whose line is `[UFW AUDIT]` at
-/// `high` and `full` only. `want`: the flow check saw such a level (the
-/// established path reads the level once, there).
+/// The log byte of a packet of a live flow (established or related),
+/// whose line is `[UFW AUDIT]` at `high` and `full` only. `maybe`: false
+/// when the caller already knows the level is lower (the established fast
+/// path reads it once, in the flow check), so the config is not read again.
 #[inline(always)]
-pub fn established(want: bool, dir: Direction) -> u8 {
-    if !want {
+pub fn established(maybe: bool, dir: Direction) -> u8 {
+    if !maybe {
         return 0;
     }
     match CONFIG.get(0) {
-        Some(cfg) => audit(cfg.log_level, dir),
-        None => 0,
+        Some(cfg) if cfg.log_level >= LOG_HIGH => audit(cfg.log_level, dir),
+        _ => 0,
     }
 }
 

@@ -103,6 +103,20 @@ impl Netns {
         sh(&v)
     }
 
+    /// Gives `dev` the addresses `addrs` (`ADDR/LEN`, IPv4 or IPv6; IPv6
+    /// without duplicate address detection, usable at once) and brings it
+    /// up.
+    pub fn addrs_up(&self, dev: &str, addrs: &[&str]) {
+        for a in addrs {
+            if a.contains(':') {
+                self.ip(&["-6", "addr", "add", a, "dev", dev, "nodad"]);
+            } else {
+                self.ip(&["addr", "add", a, "dev", dev]);
+            }
+        }
+        self.ip(&["link", "set", dev, "up"]);
+    }
+
     /// The path of the namespace file.
     #[must_use]
     pub fn path(&self) -> String {
@@ -191,16 +205,8 @@ impl Pair {
             "netns",
             &client.name,
         ]);
-        for (ns, dev, addrs) in [(&host, "fw0", host_addrs), (&client, "cl0", client_addrs)] {
-            for a in addrs {
-                if a.contains(':') {
-                    ns.ip(&["-6", "addr", "add", a, "dev", dev, "nodad"]);
-                } else {
-                    ns.ip(&["addr", "add", a, "dev", dev]);
-                }
-            }
-            ns.ip(&["link", "set", dev, "up"]);
-        }
+        host.addrs_up("fw0", host_addrs);
+        client.addrs_up("cl0", client_addrs);
         Self { host, client }
     }
 }
@@ -231,28 +237,8 @@ impl Routed {
         router.ip(&[
             "link", "add", "rb0", "type", "veth", "peer", "name", "sv0", "netns", &far.name,
         ]);
-        router.ip(&["addr", "add", "198.51.100.1/24", "dev", "rb0"]);
-        router.ip(&[
-            "-6",
-            "addr",
-            "add",
-            "2001:db8:2::1/64",
-            "dev",
-            "rb0",
-            "nodad",
-        ]);
-        router.ip(&["link", "set", "rb0", "up"]);
-        far.ip(&["addr", "add", "198.51.100.2/24", "dev", "sv0"]);
-        far.ip(&[
-            "-6",
-            "addr",
-            "add",
-            "2001:db8:2::2/64",
-            "dev",
-            "sv0",
-            "nodad",
-        ]);
-        far.ip(&["link", "set", "sv0", "up"]);
+        router.addrs_up("rb0", &["198.51.100.1/24", "2001:db8:2::1/64"]);
+        far.addrs_up("sv0", &["198.51.100.2/24", "2001:db8:2::2/64"]);
         far.ip(&["route", "add", "default", "via", "198.51.100.1"]);
         far.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"]);
         a.ip(&["route", "add", "default", "via", "192.0.2.1"]);

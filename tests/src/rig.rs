@@ -82,9 +82,7 @@ impl Router {
             let peer = format!("{name}p");
             ns.ip(&["link", "add", name, "type", "veth", "peer", "name", &peer]);
             ns.ip(&["link", "set", &peer, "up"]);
-            ns.ip(&["addr", "add", v4, "dev", name]);
-            ns.ip(&["addr", "add", v6, "dev", name, "nodad"]);
-            ns.ip(&["link", "set", name, "up"]);
+            ns.addrs_up(name, &[v4, v6]);
         }
         sh(&[
             "ip",

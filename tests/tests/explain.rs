@@ -246,9 +246,8 @@ fn explain_agrees_on_the_differential_cases() {
                 (*dir != Direction::Fwd).then(|| (*dir, p.clone(), iface))
             });
         let made = c.rules.iter().filter_map(|r| packet_for(&r.rule)).take(4);
-        for (dir, mut p, iface) in random.chain(made).collect::<Vec<_>>() {
+        for (dir, mut p, iface) in random.chain(made) {
             (p.vlans, p.v4_frag, p.v4_options, p.v6_ext) = (vec![], 0, vec![], vec![]);
-            let dir = &dir;
             let ifindex = match iface {
                 Some("eth7") => eth7,
                 Some(_) => eth9,
@@ -256,10 +255,10 @@ fn explain_agrees_on_the_differential_cases() {
             };
             let meta = PacketMeta {
                 ifindex,
-                ..p.meta(*dir)
+                ..p.meta(dir)
             };
             let want = classify(&c.rules, c.defaults, &meta, &resolve);
-            let words = explain_words(&p, *dir, iface);
+            let words = explain_words(&p, dir, iface);
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             let out = fw.output(&words);
             let text = String::from_utf8_lossy(&out.stdout);

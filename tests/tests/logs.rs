@@ -9,7 +9,7 @@ use std::{
 };
 
 use fw_common::{
-    Direction,
+    Direction, Verdict,
     log::{LOG_FULL, LOG_HIGH, LOG_MEDIUM, LOG_OFF, LogKind},
 };
 use fw_ctl::rule::{Action, compile::Defaults};
@@ -101,11 +101,21 @@ fn levels_and_rate_limits_hold_in_the_kernel() {
     let count = |kind: LogKind| events.iter().filter(|e| e.kind == kind as u8).count();
     assert_eq!((count(LogKind::Audit), count(LogKind::Allow)), (9, 9));
     // Packets of tracked flows are not new: nothing at medium...
+    // (nor an ICMP error the host sends about one of them: RELATED; the
+    // buckets are empty by now, so not even a suppressed line)
+    let related = {
+        let mut e = Pkt::new("192.0.2.1", "198.51.100.9", L4::Icmp(3));
+        e.payload = reply(1).bytes()[14..14 + 28].to_vec();
+        e
+    };
+    let stats = rig.dp.log_stats().unwrap();
     let _ = rig.verdict(Direction::In, &reply(0).bytes());
+    assert_eq!(rig.verdict(Direction::Out, &related.bytes()), Verdict::Pass);
     assert!(
         rig.log_events().is_empty(),
-        "an established reply at medium"
+        "an established reply and a related error at medium"
     );
+    assert_eq!(rig.dp.log_stats().unwrap(), stats, "not judged at all");
     // ...but every packet is audited at high, limited (burst 10)...
     rig.dp.set_logging(LOG_HIGH).unwrap();
     for k in 0..30 {
@@ -124,6 +134,9 @@ fn levels_and_rate_limits_hold_in_the_kernel() {
         let _ = rig.verdict(Direction::In, &reply(k).bytes());
     }
     assert_eq!(rig.log_events().len(), 30);
+    let _ = rig.verdict(Direction::Out, &related.bytes());
+    let kinds: Vec<(u8, u8)> = rig.log_events().iter().map(|e| (e.kind, e.dir)).collect();
+    assert_eq!(kinds, [(LogKind::Audit as u8, o)], "related at full");
     // off: nothing.
     rig.dp.set_logging(LOG_OFF).unwrap();
     let _ = rig.verdict(Direction::In, &denied(200).bytes());
