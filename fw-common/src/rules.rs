@@ -227,8 +227,11 @@ pub struct RulesetHeader {
     /// power of two entries, the last unused: the data plane bounds the
     /// index with a mask).
     pub default_policy: [u8; 4],
-    /// Explicit padding, always zero.
-    pub _pad: [u8; 4],
+    /// Digest of the saved state this rule set was compiled from (rules,
+    /// default policies, interface names resolved), written by fw-ctl so
+    /// that every later command can tell whether the kernel enforces what
+    /// the state files say. The data plane never reads it.
+    pub digest: u32,
     /// Shape lists, indexed by [`list_index`] (the last two are unused: a
     /// power of two lets the data plane bound the index with a mask).
     pub lists: [ShapeList; LISTS],

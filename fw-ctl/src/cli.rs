@@ -1,8 +1,9 @@
 //! The command line: clap for the command words, the rule grammar for the
-//! rest. Every mutating command is one transaction: lock the state dir, load,
-//! change in memory, compile (all validation happens here), build the new
-//! rule set in the inactive slot, save the state atomically, switch.
-//! Any error before the switch leaves files and maps exactly as they were.
+//! rest. Every mutating command is one transaction ([`crate::apply`]: lock
+//! the state dir, load, change in memory, compile (all validation happens
+//! here), build the new rule set in the inactive slot, save the state
+//! atomically, switch). Any error before the switch leaves files and maps
+//! exactly as they were; `status` checks the kernel against the files.
 
 use std::{
     io::{self, BufRead as _, Write as _},
@@ -15,7 +16,7 @@ use fw_common::{Direction, Family, Reason, Verdict};
 
 use crate::{
     apps::Profiles,
-    loader::{self, Dataplane, Pins, attach},
+    loader::{self, Dataplane, Pins},
     netns::{self, Netns},
     rule::{
         Action, Rule, StoredRule,
@@ -348,11 +349,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::App { args } => app::run(&ctx, &args),
         Cmd::ImportUfw { dir, defaults } => import::run(&ctx, dir.as_deref(), &defaults),
         Cmd::Version => {
-            println!("fw-ctl {}", env!("CARGO_PKG_VERSION"));
+            outln!("fw-ctl {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
         Cmd::Help => {
-            print!("{}", usage::USAGE);
+            out!("{}", usage::USAGE);
             Ok(0)
         }
         Cmd::Stats { sort, human, json } => stats(&ctx, &sort, human, json),
@@ -447,37 +448,65 @@ fn wanted_interfaces(names: &[String], all: &[netns::Iface]) -> Result<Vec<Strin
     Ok(names.to_vec())
 }
 
-/// Compiles `st` and installs it when enabled: prepare (invisible), save
-/// the state, commit. `old` is the state before the change.
+/// Compiles `st` and installs it when enabled (the transaction of
+/// [`crate::apply`]); with `--dry-run` prints the would-be rules file.
+/// `old` is the state before the change.
 fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
-    let started = std::time::Instant::now();
-    let ifaces = netns::interfaces()?;
-    let compiled = compile(&st.rules, st.defaults, &resolver(&ifaces))
-        .map_err(|e| UserError(e.to_string()))?;
     if ctx.dry_run {
+        let ifaces = netns::interfaces()?;
+        compile(&st.rules, st.defaults, &resolver(&ifaces))
+            .map_err(|e| UserError(e.to_string()))?;
         // As ufw's --dry-run: the would-be rules file, nothing written.
-        print!("{}", render_rules(&st.rules));
+        out!("{}", render_rules(&st.rules));
         return Ok(());
     }
-    if !st.enabled {
-        dir.save(st)?;
-        return Ok(());
+    let mut live = open_live(ctx, st)?;
+    match crate::apply::install(dir, live.as_mut(), old, st) {
+        Err(crate::apply::ApplyError::Compile(e)) => return Err(UserError(e.to_string()).into()),
+        r => r?,
     }
-    let pins = pins(ctx)?;
-    let mut dp = Dataplane::open(&pins)
-        .context("the filter is enabled but its pinned state cannot be opened")?;
-    let known: std::collections::HashSet<u32> = old.rules.iter().map(|r| r.id).collect();
-    let fresh: Vec<u32> = st
-        .rules
-        .iter()
-        .map(|r| r.id)
-        .filter(|id| !known.contains(id))
-        .collect();
-    let prepared = dp.prepare(&compiled, &fresh)?;
-    dir.save(st)?;
-    dp.commit(prepared)?;
-    dir.record_apply(started.elapsed())?;
+    if let Some(dp) = live.as_mut() {
+        // Attach-on-next-command: interfaces that appeared since.
+        for name in crate::apply::sync(dir, dp, st)? {
+            eprintln!("NOTE: {name}: now protected (it appeared after the filter was loaded)");
+        }
+    }
     Ok(())
+}
+
+/// True when `st` is enabled and its filter is loaded in this namespace
+/// (ufw's wording of a change depends on it).
+fn enforcing(ctx: &Ctx, st: &State) -> bool {
+    !ctx.dry_run
+        && st.enabled
+        && pins(ctx).is_ok_and(|p| {
+            Dataplane::exists(&p)
+                && Dataplane::open(&p)
+                    .and_then(|d| d.config())
+                    .is_ok_and(|c| c.netns_cookie == netns::cookie())
+        })
+}
+
+/// Reads the state; a state dir without files while this namespace's
+/// filter is loaded is an error (never read as "defaults, disabled").
+fn load_state(ctx: &Ctx, dir: &StateDir) -> Result<State> {
+    let st = dir.load()?;
+    if dir.is_fresh()
+        && let Ok(p) = pins(ctx)
+        && Dataplane::exists(&p)
+        && Dataplane::open(&p)
+            .and_then(|d| d.config())
+            .is_ok_and(|c| c.netns_cookie == netns::cookie())
+    {
+        bail!(crate::state::StateError::Broken {
+            path: dir.path().join("fw.conf"),
+            msg: format!(
+                "missing (the state dir has no files) while the filter at {} is loaded",
+                p.root().display()
+            ),
+        });
+    }
+    Ok(st)
 }
 
 /// True when an ancestor of this process is an SSH server process (ufw's
@@ -518,11 +547,11 @@ fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
         return Ok(0);
     }
     if ctx.dry_run {
-        println!("> would load the filter and attach it");
+        outln!("> would load the filter and attach it");
     } else {
         bring_up(ctx, names)?;
     }
-    println!("Firewall is active and enabled on system startup");
+    outln!("Firewall is active and enabled on system startup");
     Ok(0)
 }
 
@@ -532,13 +561,13 @@ fn reload(ctx: &Ctx) -> Result<u8> {
     let enabled = StateDir::open_locked(&ctx.state_dir)?.load()?.enabled;
     if enabled {
         if ctx.dry_run {
-            println!("> would apply the saved state to the kernel");
+            outln!("> would apply the saved state to the kernel");
         } else {
             bring_up(ctx, &[])?;
         }
-        println!("Firewall reloaded");
+        outln!("Firewall reloaded");
     } else {
-        println!("Firewall not enabled (skipping reload)");
+        outln!("Firewall not enabled (skipping reload)");
     }
     Ok(0)
 }
@@ -547,20 +576,12 @@ fn reload(ctx: &Ctx) -> Result<u8> {
 /// attaches it to the wanted interfaces; marks the state enabled.
 fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let old = dir.load()?;
-    let started = std::time::Instant::now();
+    let old = load_state(ctx, &dir)?;
     let all = netns::interfaces()?;
-    let wanted = wanted_interfaces(
-        if names.is_empty() {
-            &old.interfaces
-        } else {
-            names
-        },
-        &all,
-    )?;
-    let compiled =
-        compile(&old.rules, old.defaults, &resolver(&all)).map_err(|e| UserError(e.to_string()))?;
+    // Named interfaces must exist (checked before anything changes).
+    wanted_interfaces(names, &all)?;
     let pins = pins(ctx)?;
+    sweep(ctx);
     let cookie = netns::cookie();
     let mut created = false;
     let mut dp = if Dataplane::exists(&pins) {
@@ -568,8 +589,7 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
         if dp.config()?.netns_cookie == cookie {
             dp
         } else {
-            // Left behind by a namespace that no longer exists.
-            Dataplane::destroy(&pins)?;
+            stale_pins(&pins)?;
             created = true;
             Dataplane::create(&pins, cookie, old.tracking.max)?
         }
@@ -595,30 +615,16 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
                 old.tracking.max
             );
         }
-        dp.apply(&compiled, &[])?;
-        dir.record_apply(started.elapsed())?;
-        for name in attach::attached(&pins) {
-            if !wanted.contains(&name) {
-                attach::detach(&pins, &name)?;
-            }
-        }
-        for name in &wanted {
-            if attach::is_attached(&pins, name) {
-                continue;
-            }
-            if attach::attach_xdp(&pins, name)? == attach::XdpModeUsed::Generic {
-                eprintln!(
-                    "WARN: {name}: native XDP not supported by the driver; using generic mode (slower)"
-                );
-            }
-            attach::attach_tc(&pins, name)?;
-        }
         let mut st = old.clone();
         st.enabled = true;
         if !names.is_empty() {
             st.interfaces = names.to_vec();
         }
-        dir.save(&st)?;
+        crate::apply::install(&dir, Some(&mut dp), &old, &st).map_err(|e| match e {
+            crate::apply::ApplyError::Compile(e) => UserError(e.to_string()).into(),
+            e => anyhow::Error::from(e),
+        })?;
+        crate::apply::sync(&dir, &mut dp, &st)?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -630,19 +636,68 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Removes pins left at our pin dir by a network namespace that is gone
+/// (a namespace deleted without `disable`, then created again with the
+/// same name); refuses pins of a namespace that still exists.
+fn stale_pins(pins: &Pins) -> Result<()> {
+    let root = pins.root().to_path_buf();
+    let parent = root.parent().map(std::path::Path::to_path_buf);
+    let removed = parent
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(crate::apply::sweep_orphans)
+        .unwrap_or_default();
+    if removed.contains(&root) || !Dataplane::exists(pins) {
+        eprintln!(
+            "NOTE: removed pins left at {} by a deleted network namespace",
+            root.display()
+        );
+        return Ok(());
+    }
+    bail!(UserError(format!(
+        "the pins at {} belong to another network namespace that still exists \
+         (give this one its own --pin-dir)",
+        root.display()
+    )))
+}
+
+/// Removes orphaned instances below the default pin base
+/// (`/sys/fs/bpf/fw`): their network namespaces are gone.
+fn sweep(_ctx: &Ctx) {
+    if let Ok(base) = loader::pins::resolve_root(std::path::Path::new("/sys/fs/bpf/fw")) {
+        for r in crate::apply::sweep_orphans(&base) {
+            eprintln!(
+                "NOTE: removed pins left at {} by a deleted network namespace",
+                r.display()
+            );
+        }
+    }
+}
+
+/// `disable` always works, even when the state files are broken: the
+/// filter is removed, then `ENABLED=no` is written (into the broken
+/// fw.conf's text when it cannot be read as settings).
 fn disable(ctx: &Ctx) -> Result<u8> {
     if ctx.dry_run {
-        println!("> would detach and unload the filter");
-        println!("Firewall stopped and disabled on system startup");
+        outln!("> would detach and unload the filter");
+        outln!("Firewall stopped and disabled on system startup");
         return Ok(0);
     }
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let mut st = dir.load()?;
+    let loaded = dir.load();
     let pins = pins(ctx)?;
     Dataplane::destroy(&pins)?;
-    st.enabled = false;
-    dir.save(&st)?;
-    println!("Firewall stopped and disabled on system startup");
+    match loaded {
+        Ok(mut st) => {
+            st.enabled = false;
+            dir.save(&st)?;
+        }
+        Err(e) => {
+            eprintln!("WARN: {e:#}");
+            dir.force_disabled()?;
+        }
+    }
+    outln!("Firewall stopped and disabled on system startup");
     Ok(0)
 }
 
@@ -674,14 +729,14 @@ fn confirm(lead: &str) -> Result<bool> {
 
 /// Prints `prompt` as it is, then as [`confirm`].
 fn ask(prompt: &str) -> Result<bool> {
-    print!("{prompt}");
+    out!("{prompt}");
     io::stdout().flush()?;
     let mut answer = String::new();
     let _ = io::stdin().lock().read_line(&mut answer);
     if matches!(answer.trim(), "y" | "yes") {
         Ok(true)
     } else {
-        println!("Aborted");
+        outln!("Aborted");
         Ok(false)
     }
 }
@@ -700,11 +755,11 @@ fn reset(ctx: &Ctx) -> Result<u8> {
         return Ok(0);
     }
     if ctx.dry_run {
-        println!("> would back up 'rules', disable the firewall and remove every rule");
+        outln!("> would back up 'rules', disable the firewall and remove every rule");
         return Ok(0);
     }
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let old = dir.load()?;
+    let old = load_state(ctx, &dir)?;
     let rules_file = dir.path().join("rules");
     let backup = dir.path().join(format!("rules.{}", local_timestamp()));
     if backup.exists() {
@@ -734,9 +789,9 @@ fn reset(ctx: &Ctx) -> Result<u8> {
     };
     dir.save(&st)?;
     if backed_up {
-        println!("Backing up 'rules' to '{}'", backup.display());
+        outln!("Backing up 'rules' to '{}'", backup.display());
     }
-    println!();
+    outln!();
     Ok(0)
 }
 
@@ -777,7 +832,7 @@ fn default(ctx: &Ctx, policy: Option<&str>, direction: Option<&str>) -> Result<u
         other => return syntax(Some(other)),
     };
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let old = dir.load()?;
+    let old = load_state(ctx, &dir)?;
     let mut st = old.clone();
     match word {
         "incoming" => st.defaults.incoming = action,
@@ -785,8 +840,8 @@ fn default(ctx: &Ctx, policy: Option<&str>, direction: Option<&str>) -> Result<u
         _ => st.defaults.routed = action,
     }
     install(ctx, &dir, &old, &st)?;
-    println!("Default {word} policy changed to '{}'", action_word(action));
-    println!("(be sure to update your rules accordingly)");
+    outln!("Default {word} policy changed to '{}'", action_word(action));
+    outln!("(be sure to update your rules accordingly)");
     Ok(0)
 }
 
@@ -843,7 +898,7 @@ fn add(
 ) -> Result<u8> {
     let (rules, notes) = parse_words(ctx, action, args, forward)?;
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let old = dir.load()?;
+    let old = load_state(ctx, &dir)?;
     let mut st = old.clone();
     // ufw's positions: `insert N` counts in the whole numbered list; a rule
     // of one family must land inside that family's part (v4 rules first).
@@ -863,6 +918,7 @@ fn add(
         }
     }
     let mut messages = Vec::new();
+    let active = enforcing(ctx, &old);
     for rule in rules {
         let suffix = if rule.family == Family::V6 {
             " (v6)"
@@ -919,7 +975,7 @@ fn add(
         st.rules.insert(at, StoredRule { id, rule });
         // As ufw: while inactive (or with --dry-run) every change only
         // says "Rules updated".
-        messages.push(if !old.enabled || ctx.dry_run {
+        messages.push(if !active {
             format!("Rules updated{suffix}")
         } else if inserted {
             format!("Rule inserted{suffix}")
@@ -933,11 +989,11 @@ fn add(
         if n.starts_with("WARN:") {
             eprintln!("{n}");
         } else {
-            println!("{n}");
+            outln!("{n}");
         }
     }
     for m in messages {
-        println!("{m}");
+        outln!("{m}");
     }
     Ok(0)
 }
@@ -984,14 +1040,14 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
     if !forward && args.len() == 1 && args[0].chars().all(|c| c.is_ascii_digit()) {
         let n: usize = args[0].parse().unwrap_or(0);
         let dir = StateDir::open_locked(&ctx.state_dir)?;
-        let old = dir.load()?;
+        let old = load_state(ctx, &dir)?;
         if n == 0 || n > old.rules.len() {
             bail!(UserError(format!("Could not find rule '{}'", args[0])));
         }
         let victim = old.rules[n - 1].clone();
         if !ctx.force {
-            println!("Deleting:");
-            println!(" {}", command_text(&victim.rule));
+            outln!("Deleting:");
+            outln!(" {}", command_text(&victim.rule));
             if !confirm("")? {
                 return Ok(0);
             }
@@ -999,7 +1055,7 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
         let mut st = old.clone();
         st.rules.remove(n - 1);
         install(ctx, &dir, &old, &st)?;
-        println!("{}{}", deleted_word(ctx, &old), v6_suffix(&victim));
+        outln!("{}{}", deleted_word(ctx, &old), v6_suffix(&victim));
         return Ok(0);
     }
     let Some((act, rest)) = args.split_first() else {
@@ -1011,7 +1067,7 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
     }
     let (rules, _) = parse_words(ctx, action, rest, forward)?;
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let old = dir.load()?;
+    let old = load_state(ctx, &dir)?;
     let mut st = old.clone();
     let mut messages = Vec::new();
     for rule in rules {
@@ -1038,7 +1094,7 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
     }
     install(ctx, &dir, &old, &st)?;
     for m in messages {
-        println!("{m}");
+        outln!("{m}");
     }
     Ok(0)
 }
@@ -1046,27 +1102,40 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
 /// ufw's word for a deletion: "Rule deleted", or while inactive "Rules
 /// updated".
 fn deleted_word(ctx: &Ctx, st: &State) -> &'static str {
-    if st.enabled && !ctx.dry_run {
+    if enforcing(ctx, st) {
         "Rule deleted"
     } else {
         "Rules updated"
     }
 }
 
+/// The live instance of this namespace when `st` is enabled. Pins left by
+/// a deleted namespace of the same name are removed (nothing is loaded
+/// here, then); a saved `enabled` with nothing loaded is said on stderr.
 fn open_live(ctx: &Ctx, st: &State) -> Result<Option<Dataplane>> {
+    sweep(ctx);
     if !st.enabled {
         return Ok(None);
     }
     let pins = pins(ctx)?;
-    if !Dataplane::exists(&pins) {
-        return Ok(None);
+    if Dataplane::exists(&pins) {
+        let dp = Dataplane::open(&pins)?;
+        if dp.config()?.netns_cookie == netns::cookie() {
+            return Ok(Some(dp));
+        }
+        drop(dp);
+        stale_pins(&pins)?;
     }
-    Ok(Some(Dataplane::open(&pins)?))
+    eprintln!(
+        "WARN: the saved state says enabled, but no filter is loaded in this network \
+         namespace (after a reboot, or a namespace created anew): run 'fw-ctl reload'"
+    );
+    Ok(None)
 }
 
 fn logging(ctx: &Ctx, word: Option<&str>) -> Result<u8> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let mut st = dir.load()?;
+    let mut st = load_state(ctx, &dir)?;
     st.logging = match word {
         // As ufw: `on` keeps a level that is on, and means low when off.
         Some("on") if st.logging == LogLevel::Off => LogLevel::Low,
@@ -1084,7 +1153,7 @@ fn logging(ctx: &Ctx, word: Option<&str>) -> Result<u8> {
             dp.set_logging(st.logging.kernel())?;
         }
     }
-    println!(
+    outln!(
         "{}",
         if st.logging == LogLevel::Off {
             "Logging disabled"
@@ -1115,12 +1184,26 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
         Some(other) => return syntax(Some(other)),
     };
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let st = dir.load()?;
+    let st = load_state(ctx, &dir)?;
     let Some(dp) = open_live(ctx, &st)? else {
-        println!("Status: inactive");
+        outln!("Status: inactive");
         return Ok(0);
     };
-    let mut out = String::from("Status: active\n");
+    // `active` only once the kernel is checked against the saved state.
+    let truth = crate::apply::check(&dp, &st, &netns::interfaces()?)?;
+    let mut out = String::from(if truth.ok() {
+        "Status: active\n"
+    } else {
+        "Status: active, NOT as saved (see the warnings)\n"
+    });
+    for p in &truth.problems {
+        eprintln!("WARN: {p}");
+    }
+    for name in &truth.unprotected {
+        eprintln!(
+            "WARN: interface {name} is NOT protected (no live filter on it); run 'fw-ctl reload'"
+        );
+    }
     if verbose {
         out.push_str(&format!(
             "Logging: {}\nDefault: {} (incoming), {} (outgoing), {} (routed)\nNew profiles: {}\n",
@@ -1137,6 +1220,21 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
             },
             st.app_policy.map_or("skip", action_word),
         ));
+        // fw's line (not ufw's): where the filter runs.
+        out.push_str(&format!(
+            "Protected: {}\n",
+            if truth.protected.is_empty() {
+                "none".to_owned()
+            } else {
+                truth.protected.join(", ")
+            }
+        ));
+        if !truth.unprotected.is_empty() {
+            out.push_str(&format!(
+                "NOT protected: {}\n",
+                truth.unprotected.join(", ")
+            ));
+        }
     }
     let count = |r: &StoredRule| -> Result<String> {
         if !counters {
@@ -1212,32 +1310,32 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     }
     // ufw ends a table with a blank line; without rules there is no table.
     if st.rules.is_empty() {
-        print!("{out}");
+        out!("{out}");
     } else {
-        println!("{out}");
+        outln!("{out}");
     }
-    Ok(0)
+    Ok(if truth.ok() { 0 } else { 1 })
 }
 
 fn stats(ctx: &Ctx, sort: &str, human: bool, json: bool) -> Result<u8> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let st = dir.load()?;
+    let st = load_state(ctx, &dir)?;
     let Some(dp) = open_live(ctx, &st)? else {
         if json {
-            println!("{}", serde_json::json!({ "active": false }));
+            outln!("{}", serde_json::json!({ "active": false }));
         } else {
-            println!("Status: inactive");
+            outln!("Status: inactive");
         }
         return Ok(0);
     };
     let generation = dp.config()?.generation;
     let (n, cap) = dp.flows()?;
     if json {
-        print!("{}", stats_json(&dp, &st, generation, (n, cap))?);
+        out!("{}", stats_json(&dp, &st, generation, (n, cap))?);
         return Ok(0);
     }
-    println!("Generation: {generation}");
-    println!(
+    outln!("Generation: {generation}");
+    outln!(
         "Flows: {n} tracked of {cap} ({:.1}%){}",
         n as f64 * 100.0 / f64::from(cap.max(1)),
         if st.tracking.enabled {
@@ -1246,8 +1344,8 @@ fn stats(ctx: &Ctx, sort: &str, human: bool, json: bool) -> Result<u8> {
             ", stateful mode off"
         }
     );
-    println!();
-    print!("{}", counter_tables(&dp, &st, sort, human)?);
+    outln!();
+    out!("{}", counter_tables(&dp, &st, sort, human)?);
     Ok(0)
 }
 

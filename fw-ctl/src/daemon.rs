@@ -104,6 +104,7 @@ async fn serve(opts: Arc<Options>) -> Result<u8> {
         listener.local_addr()?
     );
     let logs = tokio::spawn(follow_logs(Arc::clone(&opts)));
+    watch_interfaces(&opts);
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut conns = tokio::task::JoinSet::new();
@@ -132,6 +133,57 @@ async fn serve(opts: Arc<Options>) -> Result<u8> {
     .await;
     eprintln!("fw-ctl daemon: stopped");
     Ok(0)
+}
+
+/// Every interface, always: a thread that waits for rtnetlink's link
+/// notifications and attaches the filter to interfaces that appear (a
+/// VLAN, a tunnel, a container's bridge), within milliseconds of the
+/// kernel's message; it also looks every 5 s (and sweeps pins of deleted
+/// namespaces), so a missed notification costs at most that long.
+fn watch_interfaces(opts: &Options) {
+    let (state_dir, pin_dir) = (opts.state_dir.clone(), opts.pin_dir.clone());
+    let events = match crate::apply::LinkEvents::open(std::time::Duration::from_secs(5)) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            eprintln!("fw-ctl daemon: no link notifications ({e}); looking every 5 s");
+            None
+        }
+    };
+    // The compiler works on ~1 MiB tables: a main thread's stack size.
+    let spawned = std::thread::Builder::new()
+        .name("interfaces".into())
+        .stack_size(64 << 20)
+        .spawn(move || {
+            loop {
+                match crate::apply::sync_instance(&state_dir, &pin_dir) {
+                    Ok(added) => {
+                        for name in added {
+                            eprintln!("fw-ctl daemon: {name}: now protected");
+                        }
+                    }
+                    Err(e) => eprintln!("fw-ctl daemon: interfaces: {e:#}"),
+                }
+                if let Ok(base) =
+                    crate::loader::pins::resolve_root(std::path::Path::new("/sys/fs/bpf/fw"))
+                {
+                    for r in crate::apply::sweep_orphans(&base) {
+                        eprintln!(
+                            "fw-ctl daemon: removed pins left at {} by a deleted network namespace",
+                            r.display()
+                        );
+                    }
+                }
+                match &events {
+                    Some(ev) => {
+                        let _ = ev.wait();
+                    }
+                    None => std::thread::sleep(std::time::Duration::from_secs(5)),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("fw-ctl daemon: cannot watch interfaces: {e}");
+    }
 }
 
 /// Writes the data plane's log events as lines, for as long as it runs:

@@ -4,6 +4,9 @@
 //! Prometheus endpoint). The `fw-ctl` binary and
 //! the integration tests are thin users of this crate.
 
+#[macro_use]
+pub mod output;
+pub mod apply;
 pub mod apps;
 pub mod cli;
 pub mod daemon;

@@ -1,17 +1,22 @@
 //! fw-ctl: parse the command line, run it, print errors as `ERROR: ...`.
 //!
 //! Exit status: 0 success, 1 bad input (nothing changed), 2 system error.
+//! Messages never carry raw control bytes: a bad token's newline or ESC
+//! is shown escaped (`\\n`, `\\x1b`).
 
 use std::process::ExitCode;
 
 use clap::{Parser as _, error::ErrorKind};
-use fw_ctl::cli::{Cli, SyntaxError, UserError, run, usage::USAGE};
+use fw_ctl::{
+    cli::{Cli, SyntaxError, UserError, run, usage::USAGE},
+    output::escape,
+};
 
 /// ufw's answer to words that form no command: the error on stderr, a
 /// blank line and the usage text on stdout, exit status 1.
 fn invalid_syntax(e: &SyntaxError) -> ExitCode {
-    eprintln!("ERROR: {e}");
-    print!("{USAGE}");
+    eprintln!("ERROR: {}", escape(&e.to_string()));
+    fw_ctl::out!("{USAGE}");
     ExitCode::from(1)
 }
 
@@ -54,10 +59,10 @@ fn main() -> ExitCode {
                 return invalid_syntax(s);
             }
             if let Some(u) = e.downcast_ref::<UserError>() {
-                eprintln!("ERROR: {u}");
+                eprintln!("ERROR: {}", escape(&u.to_string()));
                 ExitCode::from(1)
             } else {
-                eprintln!("ERROR: {e:#}");
+                eprintln!("ERROR: {}", escape(&format!("{e:#}")));
                 ExitCode::from(2)
             }
         }

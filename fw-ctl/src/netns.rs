@@ -182,3 +182,98 @@ pub fn resolve(name: &str, ifaces: &[Iface]) -> Vec<u32> {
             .collect(),
     }
 }
+
+/// The interfaces that are ports of another (a bridge's or a bond's, by
+/// rtnetlink's `IFLA_MASTER`), by index. fw filters the master, where the
+/// host's own traffic through a bridge is received, not its ports (whose
+/// bridged traffic is not the host's, as with ufw); the kernel refuses an
+/// XDP program on a port whose master has one anyway.
+///
+/// # Errors
+/// When the kernel cannot be asked.
+pub fn ports() -> Result<std::collections::HashSet<u32>, NetnsError> {
+    const RTM_GETLINK: u16 = 18;
+    const RTM_NEWLINK: u16 = 16;
+    const NLMSG_DONE: u16 = 3;
+    const NLMSG_ERROR: u16 = 2;
+    const IFLA_MASTER: u16 = 10;
+    let err = |_: ()| NetnsError::Interfaces(io::Error::last_os_error());
+    let fd = rtnetlink_socket().map_err(NetnsError::Interfaces)?;
+    // nlmsghdr (16 bytes) + ifinfomsg (16 bytes): a dump of every link.
+    let mut req = [0u8; 32];
+    req[0..4].copy_from_slice(&32u32.to_ne_bytes());
+    req[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+    req[6..8].copy_from_slice(&flags.to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[16] = libc::AF_UNSPEC as u8;
+    // SAFETY: send our buffer.
+    if unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
+        return Err(err(()));
+    }
+    let mut out = std::collections::HashSet::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: recv into our buffer.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(err(()));
+        }
+        let data = &buf[..n as usize];
+        let mut off = 0;
+        while off + 16 <= data.len() {
+            let u32_at =
+                |o: usize| u32::from_ne_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
+            let u16_at = |o: usize| u16::from_ne_bytes([data[o], data[o + 1]]);
+            let len = u32_at(off) as usize;
+            let kind = u16_at(off + 4);
+            if len < 16 || off + len > data.len() {
+                break;
+            }
+            match kind {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    return Err(NetnsError::Interfaces(io::Error::other("rtnetlink error")));
+                }
+                RTM_NEWLINK if len >= 32 => {
+                    let index = u32_at(off + 20);
+                    let mut a = off + 32;
+                    while a + 4 <= off + len {
+                        let alen = u16_at(a) as usize;
+                        let atype = u16_at(a + 2) & 0x3fff;
+                        if alen < 4 {
+                            break;
+                        }
+                        if atype == IFLA_MASTER && alen >= 8 && u32_at(a + 4) != 0 {
+                            out.insert(index);
+                        }
+                        a += (alen + 3) & !3;
+                    }
+                }
+                _ => {}
+            }
+            off += (len + 3) & !3;
+        }
+    }
+}
+
+/// A new rtnetlink socket (`NETLINK_ROUTE`) of this network namespace.
+///
+/// # Errors
+/// When the kernel refuses one.
+pub fn rtnetlink_socket() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: plain socket(2); the fd is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd of ours.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

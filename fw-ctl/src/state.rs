@@ -18,7 +18,9 @@
 //!                     (FAMILY v4|v6; RULE in fw-ctl's grammar, `route ...`
 //!                     for route rules, 'quoted' words for comments and
 //!                     profile names; SPEC the ports an application rule
-//!                     had when added, in profile syntax: 80,443/tcp|53)
+//!                     had when added, in profile syntax: 80,443/tcp|53);
+//!                     first line `# fw rules, written by fw-ctl ...`, last
+//!                     line `# end of rules: N`, so a cut file is an error
 //! STATE_DIR/applications.d  fw's own application profiles (ufw's INI format)
 //! STATE_DIR/last-apply  DURATION_SECONDS=, AT= (Unix time) of the last apply
 //!                     to the kernel (written by fw-ctl, read by the daemon)
@@ -26,7 +28,9 @@
 //! ```
 //! Files are written atomically (temporary file, fsync, rename, fsync of the
 //! directory). A hand-broken file is reported with its name and line number
-//! and nothing is loaded from it.
+//! and nothing is loaded from it; so is a missing or cut-short `rules` or
+//! `fw.conf` while the other is there (only a state dir with neither is
+//! read as the installed defaults).
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -72,6 +76,15 @@ pub enum StateError {
         path: PathBuf,
         /// 1-based line number.
         line: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A state file that is missing or cut short while its partner is
+    /// there: never read as "no rules" or "defaults".
+    #[error("{path}: {msg}; restore it, or 'fw-ctl disable' (which always works) and start again")]
+    Broken {
+        /// The file.
+        path: PathBuf,
         /// What is wrong.
         msg: String,
     },
@@ -296,18 +309,55 @@ impl StateDir {
     pub fn load(&self) -> Result<State, StateError> {
         let mut st = State::default();
         let conf = self.path.join("fw.conf");
-        match fs::read_to_string(&conf) {
-            Ok(text) => parse_conf(&text, &conf, &mut st)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&conf)(e)),
-        }
         let rules = self.path.join("rules");
-        match fs::read_to_string(&rules) {
-            Ok(text) => st.rules = parse_rules(&text, &rules)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&rules)(e)),
+        let read = |p: &Path| match fs::read_to_string(p) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(p)(e)),
+        };
+        let broken = |path: &Path, msg: &str| StateError::Broken {
+            path: path.to_path_buf(),
+            msg: msg.to_owned(),
+        };
+        match (read(&conf)?, read(&rules)?) {
+            // A state dir never written: the installed defaults.
+            (None, None) => {}
+            (None, Some(_)) => return Err(broken(&conf, "missing (the rules file is there)")),
+            (Some(_), None) => return Err(broken(&rules, "missing (fw.conf is there)")),
+            (Some(c), Some(r)) => {
+                if !c.lines().any(|l| l.trim_start().starts_with("ENABLED=")) {
+                    return Err(broken(&conf, "empty or cut short (no ENABLED= line)"));
+                }
+                parse_conf(&c, &conf, &mut st)?;
+                st.rules = parse_rules(&r, &rules)?;
+            }
         }
         Ok(st)
+    }
+
+    /// True when neither `fw.conf` nor `rules` exists (a state dir never
+    /// written, or one deleted under a live filter).
+    #[must_use]
+    pub fn is_fresh(&self) -> bool {
+        !self.path.join("fw.conf").exists() && !self.path.join("rules").exists()
+    }
+
+    /// Writes `ENABLED=no` into `fw.conf` without reading it as settings
+    /// (`disable` with broken state files): the line is replaced, or
+    /// added; every other line stays as it is.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn force_disabled(&self) -> Result<(), StateError> {
+        let conf = self.path.join("fw.conf");
+        let text = fs::read_to_string(&conf).unwrap_or_default();
+        let mut out: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("ENABLED="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        out.insert_str(0, "ENABLED=no\n");
+        write_atomic(&conf, &out)
     }
 
     /// Reads the state, or returns the copy in `cache` while the files are
@@ -438,8 +488,15 @@ pub fn render_rules(rules: &[StoredRule]) -> String {
         s.push_str(&canonical(&r.rule));
         s.push('\n');
     }
+    s.push_str(&format!("{RULES_END}{}\n", rules.len()));
     s
 }
+
+/// The rules file's first line.
+const RULES_HEAD: &str = "# fw rules, written by fw-ctl";
+/// The rules file's last line, followed by the number of rules: a file
+/// cut anywhere is detected.
+const RULES_END: &str = "# end of rules: ";
 
 fn parse_policy(v: &str) -> Option<Action> {
     match v {
@@ -553,6 +610,37 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
 /// # Errors
 /// [`StateError::Syntax`] naming the line.
 pub fn parse_rules(text: &str, path: &Path) -> Result<Vec<StoredRule>, StateError> {
+    let broken = |msg: &str| StateError::Broken {
+        path: path.to_path_buf(),
+        msg: msg.to_owned(),
+    };
+    if !text.starts_with(RULES_HEAD) {
+        return Err(broken(
+            "not a rules file written by fw-ctl (no header line)",
+        ));
+    }
+    let Some(count) = text
+        .trim_end()
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix(RULES_END))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+    else {
+        return Err(broken("cut short (no end line)"));
+    };
+    let rules = parse_rule_lines(text, path)?;
+    if rules.len() != count {
+        return Err(broken(&format!(
+            "holds {} rules, its end line says {count}",
+            rules.len()
+        )));
+    }
+    Ok(rules)
+}
+
+/// The rule lines of a rules file (header and end line checked by
+/// [`parse_rules`]).
+fn parse_rule_lines(text: &str, path: &Path) -> Result<Vec<StoredRule>, StateError> {
     let mut out: Vec<StoredRule> = Vec::new();
     let mut ids = std::collections::HashSet::new();
     let mut seen_v6 = false;

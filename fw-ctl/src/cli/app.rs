@@ -30,7 +30,7 @@ fn list(p: &Profiles) -> Result<u8> {
         s.push_str("\n  ");
         s.push_str(&prof.name);
     }
-    println!("{s}");
+    outln!("{s}");
     Ok(0)
 }
 
@@ -66,7 +66,7 @@ fn info(p: &Profiles, name: &str) -> Result<u8> {
             s.push_str("\n\n--\n\n");
         }
     }
-    println!("{}", wrap(&s));
+    outln!("{}", wrap(&s));
     Ok(0)
 }
 
@@ -79,7 +79,7 @@ fn update(ctx: &Ctx, name: &str, add_new: bool) -> Result<u8> {
     }
     let profiles = ctx.profiles();
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let old = dir.load()?;
+    let old = super::load_state(ctx, &dir)?;
     let mut st = old.clone();
     let targets: Vec<String> = if name == "all" {
         profiles.iter().map(|p| p.name.clone()).collect()
@@ -112,10 +112,10 @@ fn update(ctx: &Ctx, name: &str, add_new: bool) -> Result<u8> {
     }
     drop(dir);
     for l in &lines {
-        println!("{l}");
+        outln!("{l}");
     }
     if !lines.is_empty() && old.enabled && !ctx.dry_run {
-        println!("Firewall reloaded");
+        outln!("Firewall reloaded");
     }
     if add_new && let Some(action) = old.app_policy {
         return add(ctx, action, &[name.to_owned()], None, false);
@@ -132,12 +132,12 @@ fn default(ctx: &Ctx, policy: &str) -> Result<u8> {
         other => bail!(UserError(format!("Unsupported policy '{other}'"))),
     };
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let mut st = dir.load()?;
+    let mut st = super::load_state(ctx, &dir)?;
     st.app_policy = p;
     if !ctx.dry_run {
         dir.save(&st)?;
     }
-    println!(
+    outln!(
         "Default application policy changed to '{}'",
         p.map_or("skip", action_word)
     );

@@ -118,7 +118,7 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
     };
     let resolve = resolver(&ifaces);
     let want = classify(&st.rules, st.defaults, &meta, &resolve);
-    println!(
+    outln!(
         "Packet: {proto_w} {src_w} -> {dst_w} {}{}",
         dir.as_str(),
         iface
@@ -141,7 +141,7 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
             crate::rule::display::action_word(want.action)
         ),
     };
-    println!(
+    outln!(
         "Reference: {} -> {text}",
         crate::rule::display::action_word(want.action)
     );
@@ -211,15 +211,15 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
     let _ = Dataplane::destroy(&pins);
     let _ = std::fs::remove_dir_all(&root);
     let (verdict, reason, rule) = result?;
-    println!(
+    outln!(
         "Data plane: {} (reason {}{}) [BPF_PROG_TEST_RUN of a private copy, tracking off]",
         verdict.as_str(),
         reason.as_str(),
         rule.map(|id| format!(", rule id {id}")).unwrap_or_default()
     );
     let agree = verdict == want.action.verdict() && rule == want.rule_id;
-    println!("Agree: {}", if agree { "yes" } else { "NO" });
-    println!(
+    outln!("Agree: {}", if agree { "yes" } else { "NO" });
+    outln!(
         "Note: with tracking on, replies of tracked flows and ufw's built-in rules (fw-ctl show \
          builtins) pass before the rules; this is the rules' answer for a new connection."
     );

@@ -377,14 +377,14 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
         .filter(|r| r.rule.family == Family::V6)
         .count();
     let word = |a: Action| crate::rule::display::action_word(a);
-    println!(
+    outln!(
         "Imported {} rules ({} IPv4, {} IPv6) from {}",
         st.rules.len(),
         st.rules.len() - n6,
         n6,
         ufw_dir.display()
     );
-    println!(
+    outln!(
         "Default: {} (incoming), {} (outgoing), {} (routed); logging {}",
         word(st.defaults.incoming),
         word(st.defaults.outgoing),
@@ -392,7 +392,7 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
         st.logging.word()
     );
     for n in notes {
-        println!("Not carried over: {n}");
+        outln!("Not carried over: {n}");
     }
     Ok(0)
 }

@@ -93,7 +93,7 @@ fn builtins(ctx: &Ctx) -> Result<u8> {
             }
         }
     }
-    print!("{o}");
+    out!("{o}");
     Ok(0)
 }
 
@@ -113,7 +113,7 @@ fn added(ctx: &Ctx) -> Result<u8> {
             seen.push(c);
         }
     }
-    println!("{out}");
+    outln!("{out}");
     Ok(0)
 }
 
@@ -139,7 +139,7 @@ fn entry_text(e: &RuleEntry) -> String {
 fn raw(ctx: &Ctx) -> Result<u8> {
     let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
     let Some(dp) = open_live(ctx, &st)? else {
-        println!("Status: inactive");
+        outln!("Status: inactive");
         return Ok(0);
     };
     let cfg = dp.config()?;
@@ -255,6 +255,6 @@ fn raw(ctx: &Ctx) -> Result<u8> {
     }
     let _ = writeln!(o);
     o.push_str(&counter_tables(&dp, &st, "number", false)?);
-    print!("{o}");
+    out!("{o}");
     Ok(0)
 }

@@ -88,6 +88,11 @@ pub enum ParseError {
     /// A comment with a `'` (ufw cannot store it either).
     #[error("Comment may not contain \"'\"")]
     CommentQuote,
+    /// A comment with a control character (newline, tab, ESC, ...): fw's
+    /// state files and every report keep a rule on one line (ufw stores
+    /// such a comment hex-encoded and accepts it; a listed difference).
+    #[error("Comment may not contain control characters (found '{0}')")]
+    CommentControl(String),
     /// `app` together with `proto`, or a key given twice.
     #[error("Improper rule syntax")]
     ImproperSyntax,
@@ -368,6 +373,11 @@ impl RuleParser<'_> {
             if text.contains('\'') {
                 return Err(ParseError::CommentQuote);
             }
+            if let Some(c) = text.chars().find(|c| c.is_control()) {
+                return Err(ParseError::CommentControl(crate::output::escape(
+                    &c.to_string(),
+                )));
+            }
             comment = Some(text.clone()).filter(|t| !t.is_empty());
             rest.drain(k..k + 2);
         }
@@ -415,6 +425,17 @@ impl RuleParser<'_> {
         }
         if rest.len() >= 2 && !KEYWORDS.contains(&rest[0].as_str()) {
             // Simple form followed by more words.
+            return Err(ParseError::NeedToOrFrom);
+        }
+        // ufw's rule (parser.py, after it took the leading direction out):
+        // the long form needs `to`, `from` or an interface clause; `allow
+        // [in] proto tcp` would otherwise read as "any TCP", widening the
+        // policy.
+        if !has_iface
+            && !rest
+                .iter()
+                .any(|w| matches!(w.as_str(), "to" | "from" | "in" | "out"))
+        {
             return Err(ParseError::NeedToOrFrom);
         }
         self.extended(base, &rest)
@@ -882,6 +903,35 @@ mod tests {
         );
         let r = p("from 10.0.0.1/255.255.255.0").unwrap().spec;
         assert_eq!(canonical(&r.rule), "allow in from 10.0.0.0/24 to any");
+    }
+
+    #[test]
+    fn issue_12_long_form_without_to_from_or_interface_is_refused() {
+        // `allow proto tcp` once became "allow all incoming TCP".
+        for bad in [
+            "proto tcp",
+            "in proto tcp",
+            "out proto udp",
+            "proto tcp port 22",
+        ] {
+            assert!(matches!(p(bad), Err(ParseError::NeedToOrFrom)), "{bad}");
+        }
+        assert_eq!(
+            canonical(&p("in on eth0 proto tcp").unwrap().spec.rule),
+            "allow in on eth0 proto tcp from any to any"
+        );
+    }
+
+    #[test]
+    fn issue_12_comments_with_control_characters_are_refused() {
+        for text in ["a\nb", "tab\there", "\u{1b}[31m", "del\u{7f}"] {
+            let v: Vec<String> = vec!["22".into(), "comment".into(), text.into()];
+            let e = parse_rule(Action::Allow, &v, &NoServices).unwrap_err();
+            assert!(matches!(e, ParseError::CommentControl(_)), "{text:?}: {e}");
+            assert!(!e.to_string().chars().any(char::is_control), "{e}");
+        }
+        let v: Vec<String> = vec!["22".into(), "comment".into(), "caf\u{e9} ok".into()];
+        assert!(parse_rule(Action::Allow, &v, &NoServices).is_ok());
     }
 
     #[test]
