@@ -184,6 +184,9 @@ pub struct Truth {
     pub unprotected: Vec<String>,
     /// Everything else that is not as saved, in plain words.
     pub problems: Vec<String>,
+    /// Interfaces left out on purpose (`INTERFACES` names others): not a
+    /// problem, but never silent.
+    pub left_out: Vec<String>,
 }
 
 impl Truth {
@@ -278,11 +281,19 @@ pub fn check(dp: &Dataplane, st: &State, all: &[Iface]) -> Result<Truth, LoaderE
         t.problems
             .push("the kernel's logging level is not the saved one; run 'fw-ctl reload'".into());
     }
-    for name in wanted(st, all) {
-        match all.iter().find(|i| i.name == name) {
-            Some(i) if is_protected(dp.pins(), i) => t.protected.push(name),
-            _ => t.unprotected.push(name),
+    let want = wanted(st, all);
+    for name in &want {
+        match all.iter().find(|i| &i.name == name) {
+            Some(i) if is_protected(dp.pins(), i) => t.protected.push(name.clone()),
+            _ => t.unprotected.push(name.clone()),
         }
+    }
+    if !st.interfaces.is_empty() {
+        t.left_out = all
+            .iter()
+            .filter(|i| !netns::is_loopback(&i.name) && !want.contains(&i.name))
+            .map(|i| i.name.clone())
+            .collect();
     }
     Ok(t)
 }

@@ -1235,6 +1235,12 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
                 truth.unprotected.join(", ")
             ));
         }
+        if !truth.left_out.is_empty() {
+            out.push_str(&format!(
+                "Not filtered (not in INTERFACES): {}\n",
+                truth.left_out.join(", ")
+            ));
+        }
     }
     let count = |r: &StoredRule| -> Result<String> {
         if !counters {

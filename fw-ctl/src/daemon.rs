@@ -1,4 +1,6 @@
-//! `fw-ctl daemon`: the long-running process for what needs one: the
+//! `fw-ctl daemon`: the long-running process for what needs one: every
+//! interface filtered from the moment it appears (rtnetlink link events,
+//! [`crate::apply::sync_instance`]), pins of deleted namespaces swept, the
 //! Prometheus endpoint and the drop logs (the data plane's ring buffer
 //! written as ufw's lines, see `crate::log`). The filter never depends on it: the programs and
 //! maps are pinned and enforce with or without it, and stopping it changes

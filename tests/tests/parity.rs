@@ -177,11 +177,12 @@ fn as_ufw_would(fw: &[u8]) -> String {
 }
 
 /// fw's output without the lines it adds to ufw's on purpose (the
-/// README's list of differences): `status verbose`'s `Protected:` line,
-/// naming the interfaces the filter runs on.
+/// README's list of differences): `status verbose`'s `Protected:` and
+/// `Not filtered (...)` lines, naming the interfaces the filter runs on
+/// and those `enable -i` left out.
 fn fw_lines_out(text: &str) -> String {
     text.split_inclusive('\n')
-        .filter(|l| !l.starts_with("Protected: "))
+        .filter(|l| !l.starts_with("Protected: ") && !l.starts_with("Not filtered ("))
         .collect()
 }
 

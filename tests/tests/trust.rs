@@ -385,6 +385,11 @@ fn a_crash_at_any_step_of_an_apply_leaves_status_true() {
                     assert!(out.starts_with("Status: active, NOT as saved"), "{out}");
                     assert!(err.contains("not the saved rule set"), "{err}");
                     assert_eq!(fate, *before, "{args:?} {step}");
+                    // explain answers from the files: it says the live
+                    // filter is not running them.
+                    let o = fw.output(&["explain", "tcp", "192.0.2.2:40000", HOST4]);
+                    assert_eq!(o.status.code(), Some(1), "{o:?}");
+                    assert!(text(&o.stdout).contains("Live: NOT as saved"), "{o:?}");
                     // The next reload converges.
                     fw.ok(&["reload"]);
                     assert_eq!(status(&fw).0, 0);
@@ -561,4 +566,20 @@ fn a_closed_pipe_is_a_quiet_exit_0() {
         assert_eq!(st.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn interfaces_left_out_by_enable_i_are_named_not_hidden() {
+    let p = Pair::new("only");
+    let fw = FwCtl::new(&p.host, Launch::Nsenter);
+    fw.ok(&["--force", "enable", "-i", "fw0"]);
+    late_veth(&p);
+    let (code, out, err) = status(&fw);
+    // Asked for: fw0 only, so the state is enforced as saved.
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Protected: fw0\n"), "{out}");
+    assert!(
+        out.contains("Not filtered (not in INTERFACES): fw1\n"),
+        "{out}"
+    );
 }

@@ -2,9 +2,10 @@
 //! `DIR/usr/local/sbin/fw-ctl`, the boot unit to
 //! `DIR/etc/systemd/system/fw.service` and the daemon's unit to
 //! `DIR/etc/systemd/system/fw-daemon.service`; with no `--root` (the live
-//! system) the boot unit is also enabled, so the firewall saved in /etc/fw
-//! is restored at every boot before the network comes up (the daemon is
-//! left for the operator to enable).
+//! system) both units are enabled: the firewall saved in /etc/fw is
+//! restored at every boot before the network comes up, and the daemon
+//! attaches it to interfaces that appear later (tunnels, VLANs, container
+//! bridges) within milliseconds.
 
 use std::path::{Path, PathBuf};
 
@@ -49,11 +50,19 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let systemd = Path::new("/run/systemd/system").exists();
         if systemd {
             sh(std::process::Command::new("systemctl").arg("daemon-reload"))?;
-            sh(std::process::Command::new("systemctl").args(["enable", "fw.service"]))?;
-            println!("fw.service enabled: the saved firewall is restored at boot");
+            sh(std::process::Command::new("systemctl").args([
+                "enable",
+                "fw.service",
+                "fw-daemon.service",
+            ]))?;
+            println!(
+                "fw.service and fw-daemon.service enabled: the saved firewall is restored at \
+                 boot, and interfaces that appear later are filtered by the daemon"
+            );
         } else {
             println!(
-                "systemd is not running here: enable the unit with `systemctl enable fw.service`"
+                "systemd is not running here: enable the units with \
+                 `systemctl enable fw.service fw-daemon.service`"
             );
         }
     }

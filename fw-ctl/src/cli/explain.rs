@@ -223,5 +223,27 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
         "Note: with tracking on, replies of tracked flows and ufw's built-in rules (fw-ctl show \
          builtins) pass before the rules; this is the rules' answer for a new connection."
     );
+    // The answer is the saved rules': say so when the live filter is not
+    // running them (an interrupted apply, an unprotected interface).
+    let live = if st.enabled {
+        let pins = super::pins(ctx)?;
+        Dataplane::exists(&pins)
+            .then(|| Dataplane::open(&pins))
+            .transpose()?
+            .map(|dp| crate::apply::check(&dp, &st, &ifaces))
+            .transpose()?
+    } else {
+        None
+    };
+    if let Some(t) = live.filter(|t| !t.ok()) {
+        for p in &t.problems {
+            eprintln!("WARN: {p}");
+        }
+        for name in &t.unprotected {
+            eprintln!("WARN: interface {name} is NOT protected; run 'fw-ctl reload'");
+        }
+        outln!("Live: NOT as saved (the live filter may decide otherwise; see the warnings)");
+        return Ok(1);
+    }
     Ok(if agree { 0 } else { 1 })
 }
