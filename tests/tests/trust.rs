@@ -131,12 +131,20 @@ fn interfaces_that_appear_after_enable_are_named_then_filtered_by_the_next_comma
     let (p, _l, fw) = enabled("late");
     late_veth(&p);
     late_bridge(&p);
+    // An OpenVPN-style tun device and a macvlan (this kernel has neither
+    // VLAN nor dummy devices: CONFIG_VLAN_8021Q, CONFIG_DUMMY not set).
+    p.host.ip(&["tuntap", "add", "dev", "tun0", "mode", "tun"]);
+    p.host.ip(&["link", "set", "tun0", "up"]);
+    p.host.ip(&[
+        "link", "add", "mv0", "link", "fw1", "type", "macvlan", "mode", "bridge",
+    ]);
+    p.host.addrs_up("mv0", &["203.0.113.3/24"]);
     // Before any fw-ctl command: not yet filtered, and status says so.
     let (code, out, err) = status(&fw);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with("Status: active, NOT as saved"), "{out}");
     // (The bridge's port fw2 is covered by the bridge, as with ufw.)
-    for name in ["fw1", "br0"] {
+    for name in ["fw1", "br0", "tun0", "mv0"] {
         assert!(
             err.contains(&format!("interface {name} is NOT protected")),
             "{name}: {err}"
@@ -155,11 +163,14 @@ fn interfaces_that_appear_after_enable_are_named_then_filtered_by_the_next_comma
         .lines()
         .find_map(|l| l.strip_prefix("Protected: "))
         .expect("Protected line");
-    for name in ["fw0", "fw1", "br0"] {
+    for name in ["fw0", "fw1", "br0", "tun0", "mv0"] {
         assert!(prot.split(", ").any(|n| n == name), "{name}: {prot}");
     }
     assert!(!out.contains("NOT protected"), "{out}");
-    let closed = fates(&p, &["192.0.2.1", "203.0.113.1", "198.51.100.1"]);
+    let closed = fates(
+        &p,
+        &["192.0.2.1", "203.0.113.1", "198.51.100.1", "203.0.113.3"],
+    );
     for (i, (allowed, denied)) in closed.iter().enumerate() {
         assert_eq!(*allowed, Connect::Connected, "link {i}");
         assert_eq!(*denied, Connect::Silence, "link {i}");
@@ -403,15 +414,35 @@ fn a_crash_at_any_step_of_an_apply_leaves_status_true() {
             }
         }
     }
-    // enable, killed after saving ENABLED=yes, before attaching: status
-    // says the kernel is not as saved; reload converges.
-    let p = Pair::new("crashen");
+    // enable killed before saving: still inactive (nothing attached);
+    // killed after saving ENABLED=yes or after the commit, before
+    // attaching: status says the kernel is not as saved; reload converges.
+    for (step, want) in [
+        ("prepared", None),
+        ("saved", Some(1)),
+        ("committed", Some(1)),
+    ] {
+        let p = Pair::new("crashen");
+        let _l = tcp_listeners(&p.host, &[22]);
+        let fw = FwCtl::new(&p.host, Launch::Nsenter);
+        fw.ok(&["allow", "22/tcp"]);
+        crash(&fw, &["--force", "enable"], step);
+        let (code, out, err) = status(&fw);
+        match want {
+            None => assert_eq!((code, out.as_str()), (0, "Status: inactive\n"), "{err}"),
+            Some(c) => assert_eq!(code, c, "enable at {step}: {out}{err}"),
+        }
+        // Unfiltered as status says (inactive or not protected).
+        assert_eq!(tcp_connect(&p.client, addr(HOST4)), Connect::Connected);
+        fw.ok(&["--force", "enable"]);
+        assert_eq!(status(&fw).0, 0);
+        assert_eq!(tcp_connect(&p.client, addr(DENIED4)), Connect::Silence);
+    }
+    let p = Pair::new("crashrl");
     let _l = tcp_listeners(&p.host, &[22]);
     let fw = FwCtl::new(&p.host, Launch::Nsenter);
     fw.ok(&["allow", "22/tcp"]);
-    crash(&fw, &["--force", "enable"], "saved");
-    let (code, out, err) = status(&fw);
-    assert_eq!(code, 1, "enable: {out}{err}");
+    fw.ok(&["--force", "enable"]);
     fw.ok(&["reload"]);
     let (code, out, _) = status(&fw);
     assert_eq!(code, 0, "{out}");
