@@ -759,7 +759,16 @@ fn reset(ctx: &Ctx) -> Result<u8> {
         return Ok(0);
     }
     let dir = StateDir::open_locked(&ctx.state_dir)?;
-    let old = load_state(ctx, &dir)?;
+    // A broken state dir is no obstacle to starting over: the broken rules
+    // file is kept as the backup, settings that cannot be read are the
+    // installed defaults (said on stderr).
+    let old = match load_state(ctx, &dir) {
+        Ok(st) => st,
+        Err(e) => {
+            eprintln!("WARN: {e:#}; starting over with the installed default settings");
+            State::default()
+        }
+    };
     let rules_file = dir.path().join("rules");
     let backup = dir.path().join(format!("rules.{}", local_timestamp()));
     if backup.exists() {

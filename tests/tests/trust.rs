@@ -530,6 +530,11 @@ fn broken_state_files_are_loud_and_the_live_filter_untouched() {
     fw.ok(&["disable"]);
     assert!(!fw.pin_dir().join(format!("v{ABI_VERSION}")).exists());
     assert_eq!(tcp_connect(&p.client, addr(DENIED4)), Connect::Connected);
+    // reset starts over too: the broken file is kept as the backup.
+    let out = fw.ok(&["--force", "reset"]);
+    assert!(out.contains("Backing up 'rules'"), "{out}");
+    fw.ok(&["allow", "22/tcp"]);
+    assert!(fw.ok(&["show", "added"]).contains("allow 22/tcp"));
 }
 
 #[test]
@@ -576,6 +581,7 @@ fn a_closed_pipe_is_a_quiet_exit_0() {
         &["show", "raw"][..],
         &["show", "added"][..],
         &["app", "list"][..],
+        &["explain", "tcp", "192.0.2.2:40000", "192.0.2.1:1001"][..],
         &["help"][..],
     ] {
         let mut child = fw
