@@ -99,6 +99,10 @@ pub enum ParseError {
     /// `app` and `port` on the same side.
     #[error("No rules found for application profile")]
     NoAppRules,
+    /// `in`/`out` anywhere but in a leading `in on IF` / `out on IF`
+    /// (ufw's check, made before it takes the comment out).
+    #[error("Invalid interface clause")]
+    InterfaceClause,
     /// A route rule with a direction but no interface.
     #[error("Invalid interface clause for route rule")]
     RouteInterface,
@@ -317,6 +321,23 @@ impl RuleParser<'_> {
             }
         }
         let args = &args[..];
+        if !forward {
+            // ufw (parser.py): a leading direction not followed by `on` is
+            // taken out; then any `in`/`out` left (even a comment's text)
+            // must be a leading `in on` / `out on`.
+            let lower = |k: usize| args.get(k).map(|w| w.to_ascii_lowercase());
+            let rest = match lower(0).as_deref() {
+                Some("in" | "out") if args.len() > 1 && args[1] != "on" => &args[1..],
+                _ => args,
+            };
+            if rest.iter().any(|w| w == "in" || w == "out") {
+                let head = rest.first().map(|w| w.to_ascii_lowercase());
+                let on = rest.get(1).map(|w| w.to_ascii_lowercase());
+                if !matches!(head.as_deref(), Some("in" | "out")) || on.as_deref() != Some("on") {
+                    return Err(ParseError::InterfaceClause);
+                }
+            }
+        }
         let mut i = 0;
         let mut dir = Direction::In;
         let mut iface = None;
@@ -334,6 +355,19 @@ impl RuleParser<'_> {
                 }
                 _ => {}
             }
+        }
+        // ufw strips a leading direction that is not followed by `on`, so
+        // `allow out in on eth0 ...` is `allow out on eth0 ...`: the first
+        // direction wins, the clause's word only introduces the interface.
+        if dir_given
+            && !forward
+            && matches!(
+                args.get(i).map(|w| w.to_ascii_lowercase()).as_deref(),
+                Some("in" | "out")
+            )
+            && args.get(i + 1).map(String::as_str) == Some("on")
+        {
+            i += 1;
         }
         if args.get(i).map(String::as_str) == Some("on") {
             if !dir_given {
@@ -843,6 +877,24 @@ pub fn check_iface(name: &str) -> Result<String, ParseError> {
     if name == "." || name == ".." {
         return bad(": can't use '.' or '..'");
     }
+    // fw's own check: a word of the grammar is no interface name (ufw
+    // refuses most of them with another message, and stores `in on out`
+    // or `in on on` as a garbled rule; a listed difference).
+    if matches!(
+        name,
+        "in" | "out"
+            | "on"
+            | "proto"
+            | "from"
+            | "to"
+            | "port"
+            | "app"
+            | "log"
+            | "log-all"
+            | "comment"
+    ) {
+        return bad(": a keyword");
+    }
     if name.is_empty() {
         return bad(": interface name is empty");
     }
@@ -920,6 +972,49 @@ mod tests {
             canonical(&p("in on eth0 proto tcp").unwrap().spec.rule),
             "allow in on eth0 proto tcp from any to any"
         );
+    }
+
+    #[test]
+    fn issue_12_a_second_direction_before_on_is_ufws_interface_clause() {
+        // Found by the bad-input differential: ufw accepts these.
+        for (line, want) in [
+            (
+                "in in on eth0 to any port 80",
+                "allow in on eth0 from any to any port 80",
+            ),
+            (
+                "out in on eth0 to any port 80",
+                "allow out on eth0 from any to any port 80",
+            ),
+            (
+                "in out on eth0 to any port 80",
+                "allow in on eth0 from any to any port 80",
+            ),
+        ] {
+            assert_eq!(canonical(&p(line).unwrap().spec.rule), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn issue_12_in_or_out_anywhere_but_the_interface_clause_is_refused() {
+        // ufw checks before it takes the comment out.
+        for bad in ["22/tcp comment in", "comment out to 192.0.2.1 port 53"] {
+            assert!(matches!(p(bad), Err(ParseError::InterfaceClause)), "{bad}");
+        }
+        assert!(p("in 22/tcp").is_ok());
+        assert!(p("out on eth0 to any port 80").is_ok());
+    }
+
+    #[test]
+    fn issue_12_keywords_are_no_interface_names() {
+        for w in ["out", "on", "from", "comment", "log-all", "port"] {
+            let line = format!("in on {w} to any port 80");
+            assert!(
+                matches!(p(&line), Err(ParseError::BadInterface(..))),
+                "{line}"
+            );
+        }
+        assert!(p("in on any to any port 80").is_ok());
     }
 
     #[test]
@@ -1053,7 +1148,7 @@ mod tests {
                     Just(Action::Limit)
                 ],
                 prop_oneof![Just(Direction::In), Just(Direction::Out)],
-                prop::option::of("[a-z]{1,6}[0-9]?"),
+                prop::option::of("[a-z]{1,6}[0-9]".prop_map(String::from)),
                 prop_oneof![Just(Proto::TCP), Just(Proto::UDP)],
                 prop::option::of(addr4.clone()).prop_map(Option::flatten),
                 prop::option::of(ports.clone()),
@@ -1121,7 +1216,7 @@ mod tests {
                 ],
                 prop::option::of("[a-z0-9]{1,5}( [a-z.,]{1,5}){0,2}"),
                 any::<bool>(),
-                prop::option::of("[a-z]{1,6}[0-9]?"),
+                prop::option::of("[a-z]{1,6}[0-9]".prop_map(String::from)),
                 prop::option::of(0usize..3),
                 prop::option::of(0usize..3),
             )
