@@ -28,7 +28,7 @@
 //!
 //! [`check`] is what `status` and every command trust: the instance's pins
 //! belong to this network namespace (its cookie), the live slot's digest is
-//! the saved state's, and every interface the state asks for has a live
+//! the saved state's, the logging, tracking and limit settings are fw.conf's, and every interface the state asks for has a live
 //! link to the right interface index (a link whose interface vanished is
 //! defunct, and an interface re-created under the same name is a new one).
 //!
@@ -280,6 +280,18 @@ pub fn check(dp: &Dataplane, st: &State, all: &[Iface]) -> Result<Truth, LoaderE
     if cfg.log_level != st.logging.kernel() {
         t.problems
             .push("the kernel's logging level is not the saved one; run 'fw-ctl reload'".into());
+    }
+    let tracking = cfg.flags & fw_common::config::CONFIG_CONNTRACK != 0;
+    if tracking != st.tracking.enabled
+        || cfg.ct_timeout_s != st.tracking.timeouts
+        || cfg.limit_hits != st.tracking.limit_hits
+        || cfg.limit_window_s != st.tracking.limit_window
+    {
+        t.problems.push(
+            "the kernel's connection tracking or limit settings are not fw.conf's; \
+             run 'fw-ctl reload'"
+                .into(),
+        );
     }
     let want = wanted(st, all);
     for name in &want {

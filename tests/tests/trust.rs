@@ -509,6 +509,16 @@ fn broken_state_files_are_loud_and_the_live_filter_untouched() {
         std::fs::write(&rules, &good_rules).expect("restore");
         std::fs::write(&conf, &good_conf).expect("restore");
     }
+    // fw.conf edited by hand and not reloaded yet: status says so.
+    let edited = String::from_utf8_lossy(&good_conf).replace("LIMIT_WINDOW=30", "LIMIT_WINDOW=2");
+    std::fs::write(&conf, edited).expect("edit");
+    let (code, _, err) = status(&fw);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("limit settings are not fw.conf's"), "{err}");
+    fw.ok(&["reload"]);
+    assert_eq!(status(&fw).0, 0);
+    std::fs::write(&conf, &good_conf).expect("restore");
+    fw.ok(&["reload"]);
     // The whole state dir gone while the filter runs: an error, not
     // "inactive".
     std::fs::remove_dir_all(&fw.state).expect("rm state");
