@@ -42,7 +42,12 @@ pub fn sweep_stale() {
                 }
             }
         }
-        for dir in ["/sys/fs/bpf", "/sys/fs/bpf/fw", "/etc/netns"] {
+        for dir in [
+            "/sys/fs/bpf",
+            "/sys/fs/bpf/fw",
+            "/etc/netns",
+            "/etc/fw/netns",
+        ] {
             if let Ok(rd) = std::fs::read_dir(dir) {
                 for e in rd.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();

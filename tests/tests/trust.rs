@@ -255,6 +255,15 @@ impl Drop for NamedNs {
     }
 }
 
+/// A directory removed on drop.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// fw-ctl with its defaults (state and pins by the namespace's name).
 fn default_ctl(ns: &str, args: &[&str]) -> std::process::Output {
     Command::new("nsenter")
@@ -289,6 +298,9 @@ fn namespaces_deleted_without_disable_leave_nothing_and_never_a_false_active() {
     // background: until their interfaces are gone, the links are live and
     // the instance is left alone). Bounded: 20 runs, 10 s.
     let other = Netns::new("sweep");
+    // fw-ctl with defaults makes a state dir for the namespace: removed
+    // when the test ends, however it ends.
+    let _other_state = RemoveOnDrop(PathBuf::from(format!("/etc/fw/netns/{}", other.name)));
     let t0 = Instant::now();
     let gone = |n: &String| !Path::new(&format!("/sys/fs/bpf/fw/{n}")).exists();
     for _ in 0..20 {
