@@ -98,7 +98,8 @@ pub enum Cmd {
     /// Load the filter and attach it (XDP ingress, TC egress).
     Enable {
         /// Protect only these interfaces (repeatable). Default: every
-        /// non-loopback interface of the network namespace.
+        /// non-loopback interface of the network namespace, also those that
+        /// appear later (bridge and bond ports are covered by their master).
         #[arg(long = "interface", short = 'i')]
         interfaces: Vec<String>,
     },
@@ -1203,7 +1204,7 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
     let mut out = String::from(if truth.ok() {
         "Status: active\n"
     } else {
-        "Status: active, NOT as saved (see the warnings)\n"
+        "Status: degraded (the kernel does not enforce the saved state; see the warnings)\n"
     });
     for p in &truth.problems {
         eprintln!("WARN: {p}");

@@ -19,7 +19,8 @@ fn usage() -> &'static str {
      \n  demo    setup, build, then a self-contained demonstration in network namespaces\
      \n  bench   setup, then the per-packet cost at 10..100,000 rules and rule-set apply times\
      \n  install [--root DIR]  setup, build fw-ctl (release), install it to /usr/local/sbin and the\
-     \n          boot unit to /etc/systemd/system/fw.service, and enable the unit"
+     \n          units fw.service (boot) and fw-daemon.service (new interfaces, metrics) to\
+     \n          /etc/systemd/system, and enable both"
 }
 
 fn main() -> ExitCode {
