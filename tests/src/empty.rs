@@ -9,9 +9,9 @@ use std::{
     os::fd::{FromRawFd as _, OwnedFd},
 };
 
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-const BPF_PROG_TYPE_XDP: u32 = 6;
+pub(crate) const BPF_PROG_LOAD: libc::c_long = 5;
+pub(crate) const BPF_PROG_TEST_RUN: libc::c_long = 10;
+pub(crate) const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_XDP: u32 = 37;
 
@@ -28,44 +28,44 @@ struct LinkCreateAttr {
 /// `union bpf_attr` for BPF_PROG_LOAD, up to `expected_attach_type`.
 #[repr(C)]
 #[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
+pub(crate) struct ProgLoadAttr {
+    pub(crate) prog_type: u32,
+    pub(crate) insn_cnt: u32,
+    pub(crate) insns: u64,
+    pub(crate) license: u64,
+    pub(crate) log_level: u32,
+    pub(crate) log_size: u32,
+    pub(crate) log_buf: u64,
+    pub(crate) kern_version: u32,
+    pub(crate) prog_flags: u32,
+    pub(crate) prog_name: [u8; 16],
+    pub(crate) prog_ifindex: u32,
+    pub(crate) expected_attach_type: u32,
 }
 
 /// `union bpf_attr` for BPF_PROG_TEST_RUN, up to `batch_size`.
 #[repr(C)]
 #[derive(Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    _pad: u32,
+pub(crate) struct TestRunAttr {
+    pub(crate) prog_fd: u32,
+    pub(crate) retval: u32,
+    pub(crate) data_size_in: u32,
+    pub(crate) data_size_out: u32,
+    pub(crate) data_in: u64,
+    pub(crate) data_out: u64,
+    pub(crate) repeat: u32,
+    pub(crate) duration: u32,
+    pub(crate) ctx_size_in: u32,
+    pub(crate) ctx_size_out: u32,
+    pub(crate) ctx_in: u64,
+    pub(crate) ctx_out: u64,
+    pub(crate) flags: u32,
+    pub(crate) cpu: u32,
+    pub(crate) batch_size: u32,
+    pub(crate) _pad: u32,
 }
 
-fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+pub(crate) fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a properly laid out, zero-initialised bpf_attr
     // prefix of the size passed; the kernel reads and writes only that.
     let rc = unsafe {
@@ -94,9 +94,18 @@ impl EmptyXdp {
     /// # Errors
     /// When the kernel refuses the program.
     pub fn load() -> io::Result<Self> {
-        // BPF_ALU64 | BPF_MOV | BPF_K, dst r0, imm 2 (XDP_PASS); BPF_JMP | BPF_EXIT.
+        Self::returning(2)
+    }
+
+    /// Loads `r0 = action; exit` (1: XDP_DROP, the floor of the flood
+    /// bench).
+    ///
+    /// # Errors
+    /// When the kernel refuses the program.
+    pub fn returning(action: u8) -> io::Result<Self> {
+        // BPF_ALU64 | BPF_MOV | BPF_K, dst r0, imm action; BPF_JMP | BPF_EXIT.
         let insns: [u64; 2] = [
-            u64::from_le_bytes([0xb7, 0x00, 0, 0, 2, 0, 0, 0]),
+            u64::from_le_bytes([0xb7, 0x00, 0, 0, action, 0, 0, 0]),
             u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]),
         ];
         let license = c"GPL";

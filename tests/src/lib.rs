@@ -6,6 +6,7 @@
 
 pub mod cases;
 pub mod empty;
+pub mod flood;
 pub mod fwctl;
 pub mod netns;
 pub mod packet;

@@ -17,7 +17,8 @@ fn usage() -> &'static str {
      \n  build   setup, then build everything (the eBPF object is built by fw-ctl's build script)\
      \n  test    setup, build, then run every test (unit, BPF_PROG_TEST_RUN, differential, namespaces)\
      \n  demo    setup, build, then a self-contained demonstration in network namespaces\
-     \n  bench   setup, then the per-packet cost at 10..100,000 rules and rule-set apply times\
+     \n  bench   setup, then the per-packet cost at 10..100,000 rules, rule-set apply times, floods\
+     \n          of live XDP frames against fw, xdp-filter, nft and ufw, and bans at scale\
      \n  install [--root DIR]  setup, build fw-ctl (release), install it to /usr/local/sbin and the\
      \n          units fw.service (boot) and fw-daemon.service (new interfaces, metrics) to\
      \n          /etc/systemd/system, and enable both"

@@ -62,6 +62,13 @@ const PACKAGES: &[(&str, &str)] = &[
     // private rsyslogd with its own config and socket, started by the
     // test; the packaged service is never started, see `run`).
     ("rsyslog", "/usr/sbin/rsyslogd"),
+    // The flood bench's peers and probes (`cargo xtask bench`): xdp-filter,
+    // nft's netdev ingress hook, veth's own counters (ethtool -S) and perf
+    // for profiling; all run only inside the bench's namespaces.
+    ("xdp-tools", "/usr/sbin/xdp-filter"),
+    ("nftables", "/usr/sbin/nft"),
+    ("ethtool", "/usr/sbin/ethtool"),
+    ("linux-perf", "/usr/bin/perf"),
 ];
 
 /// Debian's hook that tells package scripts whether they may start

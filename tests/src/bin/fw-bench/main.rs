@@ -8,6 +8,8 @@
 //! BPF_PROG_TEST_RUN call (median and minimum of `ROUNDS` calls); each probe's
 //! verdict is checked against the reference classifier first.
 
+mod flood;
+
 use std::time::{Duration, Instant};
 
 use fw_common::{Direction, Family};
@@ -63,8 +65,12 @@ fn main() {
     if std::env::var_os("FW_BENCH_STATEFUL_ONLY").is_some() {
         stateful(&empty);
         routing();
-        flood();
+        flood::run();
         bans();
+        return;
+    }
+    if std::env::var_os("FW_BENCH_FLOOD_ONLY").is_some() {
+        flood::run();
         return;
     }
     let mut rig = Rig::new();
@@ -257,7 +263,7 @@ fn main() {
     );
     stateful(&empty);
     routing();
-    flood();
+    flood::run();
     bans();
 }
 
@@ -457,108 +463,6 @@ fn bans() {
             "| {n} | {fw_reload:.0} | {fw_ban:.0} | {fw_unban:.0} | {fw_rate:.0} | {ufw_reload:.0} | {ufw_ban:.0} | {ufw_unban:.0} | {ufw_rate:.0} |"
         );
     }
-}
-
-/// Datagrams sent per flood run.
-const FLOOD: usize = 300_000;
-
-/// One flood: the client sends `FLOOD` datagrams (64 bytes of payload) as
-/// fast as one thread can to the host's port 5000 from port 6000; the
-/// host counts what arrives within the run. Returns (sent per second,
-/// received per second, received).
-fn flood_once(pair: &fw_tests::netns::Pair) -> (f64, f64, usize) {
-    use std::net::UdpSocket;
-    let rx = pair.host.run(|| {
-        let s = UdpSocket::bind("192.0.2.1:5000").expect("bind 5000");
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .expect("timeout");
-        s
-    });
-    let counter = std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        let mut n = 0usize;
-        let t0 = Instant::now();
-        let mut last = t0;
-        while n < FLOOD && t0.elapsed() < Duration::from_secs(20) {
-            match rx.recv(&mut buf) {
-                Ok(_) => {
-                    n += 1;
-                    last = Instant::now();
-                }
-                Err(_) => break,
-            }
-        }
-        (n, last.duration_since(t0))
-    });
-    let sent = pair.client.run(|| {
-        let s = UdpSocket::bind("192.0.2.2:6000").expect("bind 6000");
-        s.connect("192.0.2.1:5000").expect("connect");
-        let payload = [0x5au8; 64];
-        let t0 = Instant::now();
-        for _ in 0..FLOOD {
-            let _ = s.send(&payload);
-        }
-        t0.elapsed()
-    });
-    let (got, took) = counter.join().expect("counter");
-    (
-        FLOOD as f64 / sent.as_secs_f64(),
-        got as f64 / took.as_secs_f64().max(1e-9),
-        got,
-    )
-}
-
-/// Flood rate over a veth pair: established-flow UDP traffic into a
-/// namespace with no filter, with fw (stateful: the host opened the flow,
-/// so the flood is its replies), and with fw stateless (a rule allows the
-/// flood).
-fn flood() {
-    use fw_tests::{
-        fwctl::{FwCtl, Launch},
-        netns::Pair,
-    };
-    println!(
-        "\n## UDP flood over a veth pair ({FLOOD} datagrams of 64 bytes, one sending thread; datagrams/s)\n"
-    );
-    println!("| receiver | sent/s | received/s | received |");
-    println!("|----------|-------:|-----------:|---------:|");
-    let pair = Pair::new("flood");
-    let show = |name: &str, (s, r, n): (f64, f64, usize)| {
-        println!("| {name} | {s:.0} | {r:.0} | {n} |");
-    };
-    show("no XDP program", flood_once(&pair));
-    // An XDP program on a veth switches it to NAPI mode: the fair baseline
-    // is the empty program attached the same way.
-    let link = EmptyXdp::pass_on(&pair.host, c"fw0");
-    show("empty XDP program (XDP_PASS)", flood_once(&pair));
-    drop(link);
-    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
-    fw.ok(&["default", "deny", "incoming"]);
-    fw.ok(&["enable", "-i", "fw0"]);
-    // The host opens the flow: one datagram from 5000 to the client's 6000.
-    pair.host.run(|| {
-        let s = std::net::UdpSocket::bind("192.0.2.1:5000").expect("bind");
-        s.send_to(b"hello", "192.0.2.2:6000").expect("send");
-    });
-    show("fw, established flow (stateful)", flood_once(&pair));
-    let conf = fw.state.join("fw.conf");
-    let text = std::fs::read_to_string(&conf).expect("fw.conf");
-    std::fs::write(&conf, text.replace("CONNTRACK=yes", "CONNTRACK=no")).expect("write");
-    fw.ok(&[
-        "allow",
-        "from",
-        "192.0.2.2",
-        "port",
-        "6000",
-        "to",
-        "any",
-        "port",
-        "5000",
-        "proto",
-        "udp",
-    ]);
-    fw.ok(&["reload"]);
-    show("fw, allowed by a rule (stateless)", flood_once(&pair));
 }
 
 /// The cost of connection tracking at 10,000 rules (IPv4 and IPv6): a reply
