@@ -22,6 +22,34 @@
 //! hash: when it is full the least recently used flows go first; a new flow
 //! is still decided by the rules, never allowed because it could not be
 //! tracked.
+//!
+//! ## Half-open flows stay out of the flow table
+//!
+//! The host's own flows enter the flow table only once both sides have
+//! spoken: UDP and other protocols with ports at the first reply, TCP when
+//! the handshake completes (the answer's acknowledgement number checked
+//! against the sequence number recorded from the other side), so a
+//! spoofed flood, whose frames are never answered, cannot evict a real
+//! connection. Until then a flow is a *half-open record* in
+//! [`CtPending`], a direct-mapped array indexed by [`ct_hash`] of the key:
+//! a write to one slot, no allocation, no lock, no eviction list. A
+//! record is only ever needed to recognise the flow's first reply (and,
+//! for TCP, the handshake's last ACK); the packets of the opening
+//! direction are decided by the rules one by one, as netfilter decides the
+//! packets of an unreplied flow (`ctstate NEW`). Records overwrite each
+//! other in a flood, as nf_conntrack's early drop evicts unreplied entries
+//! first; what is lost is only the chance to recognise a reply that the
+//! rules of its own direction then decide.
+//!
+//! [`CT_PORTS`] marks the local ports (per TCP / other) that flows
+//! in the flow table or half-open records of flows the host opened may
+//! use: a received packet whose local port has no bit set belongs to no
+//! such flow, so it costs no lookup at all (a flood to a closed or denied
+//! port meets only the rules). Ports are marked before the entry is written
+//! and never cleared while the filter is loaded.
+//!
+//! Forwarded flows (zone [`CT_ZONE_FWD`]) are tracked from their first
+//! packet, as before.
 
 use crate::{assert_size, pod};
 
@@ -70,6 +98,96 @@ pub struct CtEntry {
 }
 assert_size!(CtEntry, 24);
 pod!(CtKey, CtEntry);
+
+/// Slots of the half-open records (a power of two).
+pub const CT_PENDING_ENTRIES: u32 = 65_536;
+
+/// A half-open flow of the host's: its opening packet passed, no reply
+/// yet (or, TCP, no handshake completed). See the module's doc.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtPending {
+    /// [`ct_fingerprint`] of the key; 0: an empty slot.
+    pub fp: u32,
+    /// The rule that allowed the opening packet, [`CT_NO_RULE`] or
+    /// [`CT_BUILTIN`].
+    pub rule_id: u32,
+    /// `bpf_ktime_get_coarse_ns` of the opening packet, in seconds.
+    pub seen_s: u32,
+    /// TCP: the sequence number of the last SYN seen of this flow (the
+    /// opener's, then the answer's): the next packet the other way must
+    /// acknowledge it plus one.
+    pub isn: u32,
+    /// The rule-set generation it was decided under.
+    pub generation: u64,
+    /// [`CtState`] as `u8` (`TcpSynSent`, `UdpUnreplied`, `IcmpEcho`).
+    pub state: u8,
+    /// [`crate::Direction`] of the opening packet (host zone: in or out).
+    pub origin: u8,
+    /// TCP: 1 when the SYN was answered (SYN-ACK seen), waiting for the
+    /// handshake's last ACK.
+    pub answered: u8,
+    /// Explicit padding, always zero.
+    pub _pad: [u8; 5],
+}
+assert_size!(CtPending, 32);
+pod!(CtPending);
+
+/// Words of the [`CT_PORTS`] map: one byte per (TCP or other, local
+/// port), eight to a word (bytes, not bits: a plain store sets one, with
+/// no lost update when CPUs race).
+pub const CT_PORTS_WORDS: u32 = 2 * 65_536 / 8;
+
+/// The name of the local-port map (see the module's doc).
+pub const CT_PORTS: &str = "CT_PORTS";
+
+/// The word of [`CT_PORTS`] and the byte in it for a flow of `proto`
+/// with local port (ICMP echo: identifier) `lport`.
+#[inline(always)]
+#[must_use]
+pub const fn port_byte(proto: u8, lport: u16) -> (u32, usize) {
+    let tcp = (proto == 6) as u32;
+    let i = (tcp << 16) | lport as u32;
+    (i >> 3, (i & 7) as usize)
+}
+
+/// A 64-bit hash of a flow key (multiply-xorshift over its five 64-bit
+/// words, then murmur3's finaliser, so every bit of the key reaches the
+/// low bits): the low bits index [`CtPending`], the high half is the
+/// record's fingerprint.
+#[inline(always)]
+#[must_use]
+pub fn ct_hash(k: &CtKey) -> u64 {
+    const M: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = u64::from(k.family)
+        | u64::from(k.proto) << 8
+        | u64::from(k.zone) << 16
+        | u64::from(k.lport) << 32
+        | u64::from(k.rport) << 48;
+    h = h.wrapping_mul(M);
+    h ^= h >> 32;
+    let mut i = 0;
+    while i < 4 {
+        h = (h ^ (u64::from(k.local[i]) << 32 | u64::from(k.remote[i]))).wrapping_mul(M);
+        h ^= h >> 32;
+        i += 1;
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// The slot of [`CtPending`] and the fingerprint (never 0) for hash `h`.
+#[inline(always)]
+#[must_use]
+pub const fn ct_slot(h: u64) -> (u32, u32) {
+    (
+        (h as u32) & (CT_PENDING_ENTRIES - 1),
+        ((h >> 32) as u32) | 1,
+    )
+}
 
 /// `CtKey::zone` of the host's own flows.
 pub const CT_ZONE_HOST: u8 = 0;
@@ -156,6 +274,39 @@ pub const fn tcp_flags_valid(flags: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys that differ in one field only land in different slots: the
+    /// hash spreads every field over the index bits.
+    #[test]
+    fn pending_slots_spread() {
+        let base = CtKey {
+            family: 4,
+            proto: 6,
+            local: [0x0100_00c0, 0, 0, 0],
+            remote: [0x0200_00c0, 0, 0, 0],
+            lport: 22,
+            ..CtKey::default()
+        };
+        let mut seen = [false; CT_PENDING_ENTRIES as usize];
+        let mut distinct = 0;
+        let mut mark = |k: &CtKey| {
+            let i = ct_slot(ct_hash(k)).0 as usize;
+            if !seen[i] {
+                seen[i] = true;
+                distinct += 1;
+            }
+        };
+        for p in 0..1000u16 {
+            mark(&CtKey {
+                rport: 40000 + p,
+                ..base
+            });
+            let mut k = base;
+            k.remote[0] = (u32::from(p) << 16) | 0x00c6;
+            mark(&k);
+        }
+        assert!(distinct > 1950, "{distinct} distinct slots of 2000 keys");
+    }
 
     #[test]
     fn tcp_flag_combinations() {

@@ -8,7 +8,9 @@ use core::mem::size_of;
 
 use crate::{
     config::{CONFIG_ENTRIES, Config},
-    conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
+    conntrack::{
+        CT_DEFAULT_ENTRIES, CT_PENDING_ENTRIES, CT_PORTS_WORDS, CtEntry, CtKey, CtPending,
+    },
     limit::{LIMIT_ENTRIES, LimitEntry, LimitKey},
     log::{LOG_BUCKETS_ENTRIES, LOG_STATS_ENTRIES, LOGS_BYTES},
     rules::{FILTER_ENTRIES, Filter, MAX_RULES, RULESET_ENTRIES, RulesetHeader, SLOTS},
@@ -34,6 +36,10 @@ pub const STATS: &str = "STATS";
 pub const RULE_STATS: &str = "RULE_STATS";
 /// Name of the flow table (an LRU hash; its size is set at load time).
 pub const CONNTRACK: &str = "CONNTRACK";
+/// Name of the half-open records (`crate::conntrack::CtPending`).
+pub const CT_PENDING: &str = "CT_PENDING";
+/// Name of the local-port bitmap of tracked flows.
+pub const CT_PORTS: &str = crate::conntrack::CT_PORTS;
 /// Name of the `limit` table (an LRU hash of sources).
 pub const LIMIT: &str = "LIMIT";
 /// Name of the drop-log ring buffer (`crate::log`).
@@ -57,7 +63,7 @@ pub struct MapSpec {
 }
 
 /// Every map of the data plane.
-pub const ALL: [MapSpec; 13] = [
+pub const ALL: [MapSpec; 15] = [
     MapSpec {
         name: CONFIG,
         key_size: 4,
@@ -111,6 +117,18 @@ pub const ALL: [MapSpec; 13] = [
         key_size: size_of::<CtKey>() as u32,
         value_size: size_of::<CtEntry>() as u32,
         max_entries: CT_DEFAULT_ENTRIES,
+    },
+    MapSpec {
+        name: CT_PENDING,
+        key_size: 4,
+        value_size: size_of::<CtPending>() as u32,
+        max_entries: CT_PENDING_ENTRIES,
+    },
+    MapSpec {
+        name: CT_PORTS,
+        key_size: 4,
+        value_size: 8,
+        max_entries: CT_PORTS_WORDS,
     },
     MapSpec {
         name: LIMIT,

@@ -62,20 +62,41 @@ pub struct ScratchSlot {
     pub mode: u8,
     /// For a built-in decision, its [`crate::Reason`] as `u8`.
     pub reason: u8,
-    /// 1 when the received packet's host flow was looked up before the
-    /// route lookup and is not in the table (the second lookup is
-    /// skipped); 0 otherwise.
+    /// What the lookup before the route lookup learnt of a received
+    /// packet's host flow: [`ABSENT_FLOW`] (not in the flow table: the
+    /// second lookup is skipped) and [`NO_HOST_OPENED`] (no flow the host
+    /// opened can have this local port: no half-open record to look for).
     pub absent: u8,
     /// The interface the classifier matches `in on` / `out on` against
     /// (forwarded: the incoming one).
     pub ifindex: u32,
     /// Forwarded: the outgoing interface; 0 otherwise.
     pub oifindex: u32,
+    /// TCP: the sequence number, host order (0 for other protocols).
+    /// Kept beside the packet, not in it: every copy of the packet the
+    /// data plane makes is on its 512-byte stack.
+    pub tcp_seq: u32,
+    /// TCP: the acknowledgement number, host order.
+    pub tcp_ack: u32,
+    /// Explicit padding (`fib` is 8-byte aligned), always zero.
+    pub _pad: u32,
     /// Room for the route lookup's parameters (the kernel's `struct
     /// bpf_fib_lookup`, 64 bytes): off the data plane's 512-byte stack.
+    /// After the lookup, connection tracking builds a new flow table
+    /// entry here (8-byte aligned: at offset 72).
     pub fib: [u32; 16],
 }
-assert_size!(ScratchSlot, 124);
+assert_size!(ScratchSlot, 136);
+const _: () = assert!(core::mem::offset_of!(ScratchSlot, fib) % 8 == 0);
+
+/// `ScratchSlot::absent`: the packet's host flow is not in the flow table.
+pub const ABSENT_FLOW: u8 = 1;
+/// `ScratchSlot::absent`: no flow the host opened uses the packet's local
+/// port (`crate::conntrack::CT_PORTS`).
+pub const NO_HOST_OPENED: u8 = 2;
+/// `ScratchSlot::absent`: the recheck under way is of a half-open record
+/// (`crate::conntrack::CtPending`), not of a flow table entry.
+pub const RECHECK_PENDING: u8 = 4;
 pod!(ScratchSlot);
 
 /// Entries of `SCRATCH` (one per CPU, it is a per-CPU array).

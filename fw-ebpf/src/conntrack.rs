@@ -13,6 +13,12 @@
 //! One call site of the classifier, whichever way: the verifier walks it
 //! once.
 //!
+//! The host's flows enter the flow table only when both sides have spoken;
+//! until then they are half-open records (`fw_common::conntrack` explains
+//! why: a spoofed flood must neither evict real flows nor pay for a table
+//! insert). A received packet whose local port no tracked flow uses
+//! (`CT_PORTS`) skips the flow table altogether.
+//!
 //! [`related`]: an ICMP error the host sends (IPv4 destination-unreachable,
 //! time-exceeded, parameter-problem) about a packet of a live flow passes
 //! before the rules, as conntrack's RELATED does in ufw's before-output
@@ -27,16 +33,16 @@ use fw_common::{
     Direction, Family, Reason, Verdict,
     config::{CONFIG_CONNTRACK, Config},
     conntrack::{
-        CT_BUILTIN, CT_NO_RULE, CT_ZONE_FWD, CT_ZONE_HOST, CtEntry, CtKey, CtState, TCP_ACK,
-        TCP_FIN, TCP_RST, TCP_SYN, tcp_flags_valid,
+        CT_BUILTIN, CT_NO_RULE, CT_ZONE_FWD, CT_ZONE_HOST, CtEntry, CtKey, CtPending, CtState,
+        TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, ct_hash, ct_slot, port_byte, tcp_flags_valid,
     },
     log::LOG_HIGH,
-    scratch::ScratchSlot,
+    scratch::{ABSENT_FLOW, NO_HOST_OPENED, RECHECK_PENDING, ScratchSlot},
 };
 
 use crate::{
     builtins, limit,
-    maps::{CONFIG, CONNTRACK, SCRATCH},
+    maps::{CONFIG, CONNTRACK, CT_PENDING, CT_PORTS, SCRATCH},
     parse::Packet,
     policy::{self, Decision},
 };
@@ -103,6 +109,156 @@ fn key_of(pkt: &Packet, kdir: Direction, zone: u8) -> CtKey {
         rport,
         local: if inbound { pkt.dst } else { pkt.src },
         remote: if inbound { pkt.src } else { pkt.dst },
+    }
+}
+
+/// True when a flow of the flow table, or a half-open flow the host
+/// opened, may have local port `lport` (`CT_PORTS`).
+#[inline(always)]
+fn port_marked(proto: u8, lport: u16) -> bool {
+    let (w, b) = port_byte(proto, lport);
+    CT_PORTS
+        .get(w)
+        .is_some_and(|v| (*v >> ((b & 7) * 8)) & 0xff != 0)
+}
+
+/// Marks `lport` in `CT_PORTS` (before the flow that uses it is written).
+#[inline(always)]
+fn mark_port(proto: u8, lport: u16) {
+    let (w, b) = port_byte(proto, lport);
+    if let Some(v) = CT_PORTS.get_ptr_mut(w) {
+        // SAFETY: byte `b` (< 8) of a u64 value of our array; other CPUs
+        // write other bytes of it, a byte store loses none of theirs.
+        unsafe {
+            let p = v.cast::<u8>().add(b & 7);
+            if *p == 0 {
+                *p = 1;
+            }
+        }
+    }
+}
+
+/// Seconds of a `bpf_ktime_get_coarse_ns` reading, for half-open records.
+#[inline(always)]
+fn secs(now: u64) -> u32 {
+    (now / 1_000_000_000) as u32
+}
+
+/// The half-open record of `key` and its fingerprint, if its slot holds
+/// this key's (a live one: not timed out).
+#[inline(always)]
+fn pending(key: &CtKey, cfg: &Config, now: u64) -> Option<&'static mut CtPending> {
+    let (i, fp) = ct_slot(ct_hash(key));
+    let p = CT_PENDING.get_ptr_mut(i)?;
+    // SAFETY: a value of our array; a race with another CPU writing the
+    // same slot can at worst lose a record (benign).
+    let p = unsafe { &mut *p };
+    let timeout = cfg.ct_timeout_s[(p.state & 7) as usize];
+    (p.fp == fp && secs(now).wrapping_sub(p.seen_s) <= timeout).then_some(p)
+}
+
+/// How `pkt`, keyed as `kdir`, relates to the half-open flow `p`: what
+/// it does to the flow when it is decided as part of it, or `None` when
+/// it is not part of it (a packet the rules decide as a new one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// TCP: the SYN's answer (SYN-ACK acknowledging it) by the host.
+    Answered,
+    /// The flow is established (first reply of UDP, the SYN-ACK of a
+    /// flow the host opened, the handshake's last ACK): into the table.
+    Promote,
+    /// An answer that ends the flow (a reset, an echo reply).
+    Done,
+}
+
+/// `ack` is a TCP segment's acknowledgement number.
+#[inline(always)]
+fn step(p: &CtPending, pkt: &Packet, kdir: Direction, ack: u32) -> Option<Step> {
+    let reply = kdir as u8 != p.origin;
+    if pkt.proto == IPPROTO_TCP {
+        let f = pkt.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST);
+        let acks = ack == p.isn.wrapping_add(1);
+        if !acks {
+            return None;
+        }
+        if reply && p.answered == 0 && f == TCP_SYN | TCP_ACK {
+            // The host answers a SYN it received: wait for the last ACK.
+            // The other side answers the host's SYN: established.
+            return Some(if p.origin == Direction::In as u8 {
+                Step::Answered
+            } else {
+                Step::Promote
+            });
+        }
+        if reply && p.answered == 0 && f & TCP_RST != 0 {
+            return Some(Step::Done);
+        }
+        if !reply && p.answered != 0 && f == TCP_ACK {
+            return Some(Step::Promote);
+        }
+        return None;
+    }
+    if !reply {
+        return None;
+    }
+    if pkt.has_ports != 0 {
+        return Some(Step::Promote);
+    }
+    let echo_reply = (pkt.proto == IPPROTO_ICMP && pkt.icmp_type == 0)
+        || (pkt.proto == IPPROTO_ICMPV6 && pkt.icmp_type == 129);
+    echo_reply.then_some(Step::Done)
+}
+
+/// Moves the half-open flow `p` of `key` on by `st` (decided under
+/// `generation`, now `now`); `seq` is a TCP segment's sequence number.
+#[inline(always)]
+fn apply_step(p: &mut CtPending, key: &CtKey, pkt: &Packet, st: Step, generation: u64, now: u64, seq: u32) {
+    match st {
+        Step::Answered => {
+            p.answered = 1;
+            p.isn = seq;
+            p.generation = generation;
+            p.seen_s = secs(now);
+        }
+        Step::Done => p.fp = 0,
+        Step::Promote => {
+            mark_port(key.proto, key.lport);
+            // The new entry is built in the scratch slot's route lookup
+            // area (done with by now), not on the stack.
+            if let Some(slot) = SCRATCH.get_ptr_mut(0) {
+                // SAFETY: this CPU's slot; `fib` is 8-byte aligned and
+                // larger than a CtEntry.
+                let e = unsafe { &mut *(*slot).fib.as_mut_ptr().cast::<CtEntry>() };
+                e.last_seen = now;
+                e.generation = generation;
+                e.rule_id = p.rule_id;
+                e.state = if pkt.proto == IPPROTO_TCP {
+                    CtState::TcpEstablished as u8
+                } else {
+                    CtState::UdpReplied as u8
+                };
+                e.origin = p.origin;
+                e._pad = [0; 2];
+                // A full table evicts its least recently used flow.
+                let _ = CONNTRACK.insert(key, e, 0);
+            }
+            p.fp = 0;
+        }
+    }
+}
+
+/// Writes the flow key of `pkt` (oriented as `kdir` in `zone`) to the
+/// scratch slot's route lookup area, after the room [`apply_step`] builds
+/// an entry in, and returns it there: keys stay off the 512-byte stack.
+#[inline(always)]
+fn scratch_key(pkt: &Packet, kdir: Direction, zone: u8) -> Option<&'static CtKey> {
+    let slot = SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot; `fib` words 6..16 (offset 24, 40 bytes)
+    // hold a CtKey (4-byte aligned), words 0..6 the entry of `apply_step`.
+    unsafe {
+        let k = (*slot).fib.as_mut_ptr().add(6).cast::<CtKey>();
+        *k = key_of(pkt, kdir, zone);
+        Some(&*k)
     }
 }
 
@@ -209,6 +365,16 @@ fn prepare(dir: Direction, ifindex: u32, oifindex: u32) -> Result<(), Decision> 
     Ok(())
 }
 
+/// A packet of a live flow: it passes, as `established`.
+const ESTABLISHED: Decision = Decision {
+    verdict: Verdict::Pass,
+    reason: Reason::Established,
+    rule: None,
+    reject: false,
+    limit: false,
+    log: 0,
+};
+
 /// What a flow table entry says about a packet of its flow.
 enum Hit {
     /// Timed out, or a new SYN on a closed flow: as if there were none.
@@ -257,14 +423,7 @@ fn check(e: &mut CtEntry, pkt: &Packet, kdir: Direction, cfg: &Config, now: u64)
         });
     }
     advance(e, pkt, kdir, now);
-    Hit::Decided(Decision {
-        verdict: Verdict::Pass,
-        reason: Reason::Established,
-        rule: None,
-        reject: false,
-        limit: false,
-        log: 0,
-    })
+    Hit::Decided(ESTABLISHED)
 }
 
 /// The fast path of a received packet, before the route lookup: a packet
@@ -286,9 +445,15 @@ pub fn fast() -> Option<Decision> {
     {
         return None;
     }
-    let Some(e) = CONNTRACK.get_ptr_mut(&key_of(pkt, Direction::In, CT_ZONE_HOST)) else {
+    let key = key_of(pkt, Direction::In, CT_ZONE_HOST);
+    if !port_marked(key.proto, key.lport) {
+        // No tracked flow, no flow the host opened: nothing to look up.
+        slot.absent = ABSENT_FLOW | NO_HOST_OPENED;
+        return None;
+    }
+    let Some(e) = CONNTRACK.get_ptr_mut(&key) else {
         // `track` need not look again: a new flow pays one lookup.
-        slot.absent = 1;
+        slot.absent = ABSENT_FLOW;
         return None;
     };
     // SAFETY: as in `track`.
@@ -331,36 +496,100 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
     }
     slot.mode = MODE_NEW;
     let (kdir, zone) = orient(pkt, dir);
-    let key = key_of(pkt, kdir, zone);
-    if zone == CT_ZONE_HOST && slot.absent != 0 {
-        return Ok(());
-    }
-    let Some(e) = CONNTRACK.get_ptr_mut(&key) else {
+    let Some(key) = scratch_key(pkt, kdir, zone) else {
         return Ok(());
     };
-    // SAFETY: a value of our hash map; concurrent updates of its plain
-    // integers from another CPU are benign (last writer wins).
-    let e = unsafe { &mut *e };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    match check(e, pkt, kdir, cfg, now) {
-        Hit::Gone => return Ok(()),
-        Hit::Decided(d) => {
-            slot.mode = MODE_FLOW;
-            return Err(d);
+    let known_absent = zone == CT_ZONE_HOST && slot.absent & ABSENT_FLOW != 0;
+    if !known_absent && let Some(e) = CONNTRACK.get_ptr_mut(key) {
+        // SAFETY: a value of our hash map; concurrent updates of its plain
+        // integers from another CPU are benign (last writer wins).
+        let e = unsafe { &mut *e };
+        match check(e, pkt, kdir, cfg, now) {
+            Hit::Gone => {
+                // Timed out, or a new SYN on a closed flow: it starts over.
+                let _ = CONNTRACK.remove(key);
+            }
+            Hit::Decided(d) => {
+                slot.mode = MODE_FLOW;
+                return Err(d);
+            }
+            Hit::Stale => {
+                let origin = if e.origin == Direction::Out as u8 {
+                    Direction::Out
+                } else {
+                    Direction::In
+                };
+                recheck(slot, key, zone, kdir, origin);
+                return Ok(());
+            }
         }
-        Hit::Stale => {}
     }
-    // The rules changed since the flow was decided: decide its opening
-    // packet again, in the direction it was opened (a forwarded one stays
-    // forwarded, between the same interfaces the other way round when this
-    // packet goes against it).
-    let origin = if e.origin == Direction::Out as u8 {
+    if zone != CT_ZONE_HOST {
+        return Ok(());
+    }
+    if !half_open(slot, key, kdir as u8, now) {
+        return Ok(());
+    }
+    slot.mode = MODE_FLOW;
+    Err(ESTABLISHED)
+}
+
+/// The half-open part of [`track`] for a host flow keyed as `kdir`
+/// (`Direction` as `u8`): true when the packet is part of a half-open
+/// flow and passes with it (its step applied); false when the rules
+/// decide it, the slot set up for a recheck if the rules changed since
+/// the flow opened. A subprogram of its own, not inlined: its branches
+/// return to one state of the caller, instead of multiplying the
+/// classifier's paths for the verifier.
+#[inline(never)]
+fn half_open(slot: &mut ScratchSlot, key: &CtKey, kdir: u8, now: u64) -> bool {
+    let Some(cfg) = CONFIG.get(0) else {
+        return false;
+    };
+    let kdir = if kdir == Direction::Out as u8 {
         Direction::Out
     } else {
         Direction::In
     };
-    to_opening(&mut slot.pkt, &key, origin);
+    let pkt = &slot.pkt;
+    // Received: only where the host opened flows on this local port, or a
+    // TCP ACK (the last of a handshake the host answered).
+    let final_ack = pkt.proto == IPPROTO_TCP && pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_ACK;
+    if kdir == Direction::In && slot.absent & NO_HOST_OPENED != 0 && !final_ack {
+        return false;
+    }
+    let Some(p) = pending(key, cfg, now) else {
+        return false;
+    };
+    let Some(st) = step(p, pkt, kdir, slot.tcp_ack) else {
+        return false;
+    };
+    if p.generation != cfg.generation && p.rule_id != CT_BUILTIN {
+        // The rules changed since it was opened: decide its opening packet
+        // again (`finish` applies the step if it is still allowed).
+        let origin = if p.origin == Direction::Out as u8 {
+            Direction::Out
+        } else {
+            Direction::In
+        };
+        slot.absent |= RECHECK_PENDING;
+        recheck(slot, key, CT_ZONE_HOST, kdir, origin);
+        return false;
+    }
+    let seq = slot.tcp_seq;
+    apply_step(p, key, &slot.pkt, st, cfg.generation, now, seq);
+    true
+}
+
+/// Sets the slot up to decide the opening packet of `key`'s flow again,
+/// in the direction it was opened (a forwarded one stays forwarded,
+/// between the same interfaces the other way round when this packet goes
+/// against it).
+#[inline(always)]
+fn recheck(slot: &mut ScratchSlot, key: &CtKey, zone: u8, kdir: Direction, origin: Direction) {
+    to_opening(&mut slot.pkt, key, origin);
     if zone == CT_ZONE_HOST {
         slot.dir = origin as u8;
     } else if origin != kdir {
@@ -369,23 +598,33 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
         slot.oifindex = i;
     }
     slot.mode = MODE_RECHECK;
-    Ok(())
 }
 
 /// After the rules: track a new flow, or update or forget a rechecked one.
+/// `absent` is the slot's (see [`ScratchSlot`]).
 #[inline(always)]
-fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
+fn finish(pkt: &Packet, dir: Direction, mode: u8, absent: u8, d: &Decision) {
     if mode != MODE_NEW && mode != MODE_RECHECK && mode != MODE_BUILTIN {
         return;
     }
-    let generation = CONFIG.get(0).map_or(0, |c| c.generation);
+    let Some(cfg) = CONFIG.get(0) else {
+        return;
+    };
+    let generation = cfg.generation;
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let (kdir, zone) = orient(pkt, dir);
-    let key = key_of(pkt, kdir, zone);
+    let Some(key) = scratch_key(pkt, kdir, zone) else {
+        return;
+    };
     let pass = d.verdict == Verdict::Pass;
+    if mode == MODE_RECHECK && absent & RECHECK_PENDING != 0 {
+        let flags = FINISH_RECHECK | if pass { FINISH_PASS } else { 0 };
+        host_finish(pkt, key, kdir as u8, d.rule.unwrap_or(CT_NO_RULE), flags);
+        return;
+    }
     if mode == MODE_RECHECK {
-        if let Some(e) = CONNTRACK.get_ptr_mut(&key) {
+        if let Some(e) = CONNTRACK.get_ptr_mut(key) {
             // SAFETY: as in `prepare`.
             let e = unsafe { &mut *e };
             e.generation = generation;
@@ -408,22 +647,91 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, d: &Decision) {
         }
         return;
     }
-    if pass && let Some(state) = opens(pkt) {
-        let e = CtEntry {
-            last_seen: now,
-            generation,
-            rule_id: if mode == MODE_BUILTIN {
-                CT_BUILTIN
-            } else {
-                d.rule.unwrap_or(CT_NO_RULE)
-            },
-            state: state as u8,
-            origin: kdir as u8,
-            _pad: [0; 2],
-        };
-        // A full table evicts its least recently used flow; if the insert
-        // still fails the packet passes untracked.
-        let _ = CONNTRACK.insert(&key, &e, 0);
+    if !pass {
+        return;
+    }
+    let Some(state) = opens(pkt) else {
+        return;
+    };
+    let rule_id = if mode == MODE_BUILTIN {
+        CT_BUILTIN
+    } else {
+        d.rule.unwrap_or(CT_NO_RULE)
+    };
+    if zone == CT_ZONE_HOST {
+        host_finish(pkt, key, kdir as u8, rule_id, FINISH_PASS);
+        return;
+    }
+    let e = CtEntry {
+        last_seen: now,
+        generation,
+        rule_id,
+        state: state as u8,
+        origin: kdir as u8,
+        _pad: [0; 2],
+    };
+    // A full table evicts its least recently used flow; if the insert
+    // still fails the packet passes untracked.
+    let _ = CONNTRACK.insert(key, &e, 0);
+}
+
+/// [`host_finish`]: a recheck of a half-open flow.
+const FINISH_RECHECK: u32 = 1;
+/// [`host_finish`]: the rules allowed it.
+const FINISH_PASS: u32 = 2;
+
+/// The host-flow part of [`finish`] for `pkt` keyed as `key`, `kdir`
+/// (a subprogram, as [`half_open`]): with [`FINISH_RECHECK`] it applies
+/// the step of a rechecked half-open flow, or forgets the flow when the
+/// recheck denied it (no [`FINISH_PASS`]); without, it records a new
+/// half-open flow that `rule_id` allowed.
+#[inline(never)]
+fn host_finish(pkt: &Packet, key: &CtKey, kdir: u8, rule_id: u32, flags: u32) {
+    let (Some(cfg), Some(slot)) = (CONFIG.get(0), SCRATCH.get(0)) else {
+        return;
+    };
+    let (seq, ack) = (slot.tcp_seq, slot.tcp_ack);
+    let kdir = if kdir == Direction::Out as u8 {
+        Direction::Out
+    } else {
+        Direction::In
+    };
+    let generation = cfg.generation;
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    if flags & FINISH_RECHECK != 0 {
+        if let Some(p) = pending(key, cfg, now) {
+            match (flags & FINISH_PASS != 0, step(p, pkt, kdir, ack)) {
+                (true, Some(st)) => {
+                    p.rule_id = rule_id;
+                    apply_step(p, key, pkt, st, generation, now, seq);
+                }
+                // Denied now: its replies are decided as new packets.
+                _ => p.fp = 0,
+            }
+        }
+        return;
+    }
+    let Some(state) = opens(pkt) else {
+        return;
+    };
+    // Half-open until the other side answers.
+    if kdir == Direction::Out {
+        mark_port(key.proto, key.lport);
+    }
+    let (i, fp) = ct_slot(ct_hash(key));
+    if let Some(p) = CT_PENDING.get_ptr_mut(i) {
+        // SAFETY: a value of our array (see `pending`); written field by
+        // field, so no copy of it goes on the stack.
+        let p = unsafe { &mut *p };
+        p.fp = fp;
+        p.rule_id = rule_id;
+        p.seen_s = secs(now);
+        p.isn = seq;
+        p.generation = generation;
+        p.state = state as u8;
+        p.origin = kdir as u8;
+        p.answered = 0;
     }
 }
 
@@ -448,6 +756,7 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
         };
     };
     let mode = slot.mode;
+    let absent = slot.absent;
     // Built-in rules answer without the classifier.
     let d = if mode == MODE_BUILTIN {
         Decision {
@@ -479,7 +788,7 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
     } else {
         d
     };
-    finish(pkt, dir, mode, &d);
+    finish(pkt, dir, mode, absent, &d);
     // A recheck decides an established flow again: not a new connection
     // for a `log` rule.
     if mode == MODE_RECHECK {
@@ -493,7 +802,9 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
 /// the host received (a port-unreachable for a datagram the rules let in)
 /// or forwarded (a router's time-exceeded or fragmentation-needed).
 /// Reads the slot, not the caller's copy (see [`prepare`]).
-#[inline(always)]
+/// A subprogram of its own: its quoted packet and keys stay off the hook's
+/// stack frame.
+#[inline(never)]
 pub fn related(start: usize, end: usize) -> bool {
     let (Some(slot), Some(cfg)) = (SCRATCH.get(0), CONFIG.get(0)) else {
         return false;
@@ -544,9 +855,15 @@ pub fn related(start: usize, end: usize) -> bool {
         }
         None => false,
     };
-    if live(&key_of(&q, Direction::In, CT_ZONE_HOST)) {
+    let Some(host) = scratch_key(&q, Direction::In, CT_ZONE_HOST) else {
+        return false;
+    };
+    // A half-open flow relates only while the rules that opened it stand.
+    let half_open = pending(host, cfg, now)
+        .is_some_and(|p| p.generation == cfg.generation || p.rule_id == CT_BUILTIN);
+    if live(host) || half_open {
         return true;
     }
     let (kdir, zone) = orient(&q, Direction::Fwd);
-    live(&key_of(&q, kdir, zone))
+    scratch_key(&q, kdir, zone).is_some_and(live)
 }

@@ -68,7 +68,7 @@ pub fn run(
     match parse::parse(start, end) {
         Parsed::Ip(pkt) => {
             // Hides the parser's path from the verifier (fw_common::scratch).
-            let Some(pkt) = scratch::launder(&pkt) else {
+            let Some(pkt) = scratch::launder(&pkt, start, end) else {
                 stats::count(Reason::NoRuleset, dir, Verdict::Pass, None, len);
                 return Outcome::plain(Verdict::Pass, dir);
             };

@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use fw_common::{
     config::{CONFIG_ENTRIES, Config},
-    conntrack::{CT_DEFAULT_ENTRIES, CtEntry, CtKey},
+    conntrack::{CT_DEFAULT_ENTRIES, CT_PENDING_ENTRIES, CT_PORTS_WORDS, CtEntry, CtKey, CtPending},
     limit::{LIMIT_ENTRIES, LimitEntry, LimitKey},
     log::{LOG_BUCKETS_ENTRIES, LOG_STATS_ENTRIES, LOGS_BYTES, LogEvent},
     rules::{
@@ -54,6 +54,14 @@ pub static RULE_STATS: PerCpuArray<Counter, { MAX_RULES as usize }> = PerCpuArra
 #[btf_map]
 pub static CONNTRACK: LruHashMap<CtKey, CtEntry, { CT_DEFAULT_ENTRIES as usize }> =
     LruHashMap::new();
+
+/// Half-open records of the host's flows (`fw_common::conntrack`).
+#[btf_map]
+pub static CT_PENDING: Array<CtPending, { CT_PENDING_ENTRIES as usize }> = Array::new();
+
+/// Local ports that tracked flows may use (`fw_common::conntrack`).
+#[btf_map]
+pub static CT_PORTS: Array<u64, { CT_PORTS_WORDS as usize }> = Array::new();
 
 /// Drop-log events (`fw_common::log`).
 #[btf_map]

@@ -254,6 +254,32 @@ pub fn tcp_connect(ns: &Netns, to: SocketAddr) -> Connect {
     )
 }
 
+/// One UDP flow from a new socket in `ns` to `to`, where `rx` listens: a
+/// datagram, the host's answer (from `rx`) and a second datagram. True
+/// when all three arrived (bounded by the sockets' read timeouts).
+#[must_use]
+pub fn udp_exchange(ns: &Netns, to: SocketAddr, rx: &UdpSocket) -> bool {
+    let client = ns.run(move || {
+        let s =
+            UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).expect("udp socket");
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        s.connect(to).expect("connect");
+        s
+    });
+    let mut buf = [0u8; 64];
+    if client.send(b"one").is_err() {
+        return false;
+    }
+    let Ok((_, from)) = rx.recv_from(&mut buf) else {
+        return false;
+    };
+    if rx.send_to(b"answer", from).is_err() || client.recv(&mut buf).is_err() {
+        return false;
+    }
+    client.send(b"two").is_ok() && rx.recv_from(&mut buf).is_ok()
+}
+
 /// Sends `count` datagrams from `ns` to `to`, then counts how many `rx`
 /// received (bounded by its read timeout).
 #[must_use]

@@ -93,7 +93,8 @@ pub struct Pkt {
     pub echo_id: u16,
     /// IPv4 TTL / IPv6 hop limit.
     pub hop_limit: u8,
-    /// TCP acknowledgment number (sequence number is 1).
+    /// TCP acknowledgment number (sequence number is 1); 0: 2 when the ACK
+    /// flag is set (what answers the other side's sequence number 1).
     pub tcp_ack: u32,
 }
 
@@ -190,7 +191,13 @@ impl Pkt {
                 h.psh = f & 0x08 != 0;
                 h.ack = f & 0x10 != 0;
                 h.urg = f & 0x20 != 0;
-                h.acknowledgment_number = self.tcp_ack;
+                // Every segment's sequence number is 1, so an ACK
+                // acknowledges 2, as a real stack's answer would.
+                h.acknowledgment_number = if self.tcp_ack == 0 && h.ack {
+                    2
+                } else {
+                    self.tcp_ack
+                };
                 h.write(&mut b).expect("tcp");
             }
             L4::Udp(s, d) => {

@@ -382,7 +382,9 @@ fn limit_refuses_the_sixth_new_connection_from_a_source() {
             Verdict::Drop,
             "{host}: still refused"
         );
-        // An established flow of that source goes on; another source is free.
+        // An established flow of that source goes on (the host answered
+        // its SYN); another source is free.
+        assert_eq!(out(&rig, &syn(peer, 0).reply(SYN | ACK)), Verdict::Pass);
         assert_eq!(inn(&rig, &syn(peer, 0).flags(ACK)), Verdict::Pass);
         assert_eq!(inn(&rig, &syn(other, 0)), Verdict::Pass);
     }
@@ -405,8 +407,9 @@ fn limit_refuses_the_sixth_new_connection_from_a_source() {
 }
 
 /// A full flow table: the least recently used flows go first (their
-/// replies then meet the rules again), the recent ones keep passing, and
-/// a packet the rules deny is never let through for lack of room.
+/// packets then meet the rules again), the recent ones keep passing, and
+/// a packet the rules deny is never let through for lack of room. (Only
+/// answered flows are in the table: each handshake here completes.)
 #[test]
 fn a_full_flow_table_evicts_old_flows_and_never_lets_new_ones_through() {
     const CAP: u32 = 1024;
@@ -417,18 +420,19 @@ fn a_full_flow_table_evicts_old_flows_and_never_lets_new_ones_through() {
     let syn = |k: u16| Pkt::new(host, peer, L4::Tcp(20000 + k, 443));
     for k in 0..OPENED {
         assert_eq!(out(&rig, &syn(k)), Verdict::Pass);
+        assert_eq!(inn(&rig, &syn(k).reply(SYN | ACK)), Verdict::Pass);
     }
     let (n, cap) = rig.dp.flows().expect("flows");
     assert_eq!(cap, CAP);
     assert!(n <= CAP as usize, "{n} flows in a table of {cap}");
-    // The 200 most recent flows are tracked: their replies pass.
+    // The 200 most recent flows are tracked: their data passes.
     let recent = (OPENED - 200..OPENED)
-        .filter(|k| inn(&rig, &syn(*k).reply(SYN | ACK)) == Verdict::Pass)
+        .filter(|k| inn(&rig, &syn(*k).reply(ACK | PSH)) == Verdict::Pass)
         .count();
     assert_eq!(recent, 200, "recent flows kept");
-    // The 200 oldest were evicted: their replies meet `default deny`.
+    // The 200 oldest were evicted: their data meets `default deny`.
     let old = (0..200)
-        .filter(|k| inn(&rig, &syn(*k).reply(SYN | ACK)) == Verdict::Pass)
+        .filter(|k| inn(&rig, &syn(*k).reply(ACK | PSH)) == Verdict::Pass)
         .count();
     assert!(old <= 20, "{old} of the 200 oldest flows still tracked");
     // Full or not, what the rules deny stays denied.

@@ -4,9 +4,13 @@
 //! the host and a few peers, with rule-set changes (allow, deny, reject,
 //! limit) in between, through the real XDP and TC programs in stateful mode, against
 //! a reference model: the reference classifier plus the flow state machine
-//! of fw_common::conntrack (one SYN opens a TCP flow; replies and later
-//! packets pass; a rule change rechecks a flow's opening packet and cuts
-//! it, in both directions, when denied). Every packet's verdict must agree.
+//! of fw_common::conntrack (a passed SYN, datagram or echo request opens a
+//! half-open flow; its answer passes, and a UDP reply, the SYN-ACK of the
+//! host's SYN or the last ACK of a handshake the host answered puts it in
+//! the flow table, whose packets then pass; packets of the opening
+//! direction before that meet the rules; a rule change rechecks a flow's
+//! opening packet and cuts it, in both directions, when denied). Every
+//! packet's verdict must agree.
 //!
 //! `FW_FLOW_CASES` sets the number of sequences (default 300).
 
@@ -219,11 +223,30 @@ enum Kind {
 /// flow key.
 type Key = (usize, u8, usize, usize, usize);
 
+/// A half-open flow of the model.
+#[derive(Clone, Copy, Debug)]
+struct HalfOpen {
+    origin: Direction,
+    generation: u64,
+    builtin: bool,
+    /// TCP: the SYN was answered.
+    answered: bool,
+}
+
+/// What a packet does to a half-open flow (fw-ebpf's `Step`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Answered,
+    Promote,
+    Done,
+}
+
 struct Model {
     rules: Vec<StoredRule>,
     defaults: Defaults,
     generation: u64,
     flows: HashMap<Key, Entry>,
+    half_open: HashMap<Key, HalfOpen>,
     /// `limit`: new connections per (family, peer).
     limits: HashMap<(usize, usize), u32>,
 }
@@ -285,7 +308,9 @@ impl Model {
             let restart = tcp
                 && flags & (SYN | ACK) == SYN
                 && matches!(e.state, State::Closing | State::Closed | State::Cut);
-            if !restart {
+            if restart {
+                self.flows.remove(&k);
+            } else {
                 if e.builtin {
                     self.flows.get_mut(&k).unwrap().generation = self.generation;
                 }
@@ -316,6 +341,22 @@ impl Model {
                 return v;
             }
         }
+        if let Some(h) = self.half_open.get(&k).copied()
+            && let Some(st) = Self::half_step(&h, dir, kind)
+        {
+            if h.generation != self.generation && !h.builtin {
+                // Rechecked: the opening packet's verdict now.
+                let v = self.decide(k, h.origin).verdict();
+                if v == Verdict::Pass {
+                    self.apply(k, h, st, kind);
+                } else {
+                    self.half_open.remove(&k);
+                }
+                return v;
+            }
+            self.apply(k, h, st, kind);
+            return Verdict::Pass;
+        }
         let opens = match kind {
             Kind::Tcp(f) => f & (SYN | ACK | RST | FIN) == SYN,
             Kind::Udp => true,
@@ -336,21 +377,79 @@ impl Model {
             (v, false)
         };
         if v == Verdict::Pass && opens {
-            self.flows.insert(
+            self.half_open.insert(
                 k,
-                Entry {
-                    state: match kind {
-                        Kind::Tcp(_) => State::SynSent,
-                        Kind::Udp => State::Unreplied,
-                        Kind::Echo(_) => State::Echo,
-                    },
+                HalfOpen {
                     origin: dir,
                     generation: self.generation,
                     builtin,
+                    answered: false,
                 },
             );
         }
         v
+    }
+
+    /// What a packet seen in `dir` does to the half-open flow `h` (every
+    /// test segment has sequence number 1 and, with ACK, acknowledges 2:
+    /// the other side's SYN).
+    fn half_step(h: &HalfOpen, dir: Direction, kind: Kind) -> Option<Step> {
+        let reply = dir != h.origin;
+        match kind {
+            Kind::Tcp(f) => {
+                if f & ACK == 0 {
+                    return None;
+                }
+                let fl = f & (SYN | ACK | RST);
+                if reply && !h.answered && fl == SYN | ACK {
+                    return Some(if h.origin == Direction::In {
+                        Step::Answered
+                    } else {
+                        Step::Promote
+                    });
+                }
+                if reply && !h.answered && f & RST != 0 {
+                    return Some(Step::Done);
+                }
+                (!reply && h.answered && fl == ACK).then_some(Step::Promote)
+            }
+            Kind::Udp => reply.then_some(Step::Promote),
+            Kind::Echo(request) => (reply && !request).then_some(Step::Done),
+        }
+    }
+
+    fn apply(&mut self, k: Key, h: HalfOpen, st: Step, kind: Kind) {
+        match st {
+            Step::Answered => {
+                self.half_open.insert(
+                    k,
+                    HalfOpen {
+                        answered: true,
+                        generation: self.generation,
+                        ..h
+                    },
+                );
+            }
+            Step::Done => {
+                self.half_open.remove(&k);
+            }
+            Step::Promote => {
+                self.half_open.remove(&k);
+                self.flows.insert(
+                    k,
+                    Entry {
+                        state: if matches!(kind, Kind::Tcp(_)) {
+                            State::Established
+                        } else {
+                            State::Replied
+                        },
+                        origin: h.origin,
+                        generation: self.generation,
+                        builtin: h.builtin,
+                    },
+                );
+            }
+        }
     }
 
     fn advance(&mut self, k: Key, dir: Direction, kind: Kind) {
@@ -383,6 +482,7 @@ fn run(rig: &mut Rig, events: &[Event]) -> Result<(), TestCaseError> {
         },
         generation: 0,
         flows: HashMap::new(),
+        half_open: HashMap::new(),
         limits: HashMap::new(),
     };
     let load = |rig: &mut Rig, m: &mut Model| {

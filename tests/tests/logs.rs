@@ -61,6 +61,7 @@ fn levels_and_rate_limits_hold_in_the_kernel() {
     // A `log` rule: its own bucket, new connections only.
     let syn = Pkt::new("198.51.100.7", "192.0.2.1", L4::Tcp(40000, 2222));
     let _ = rig.verdict(Direction::In, &syn.bytes());
+    let _ = rig.verdict(Direction::Out, &syn.reply(0x12).bytes());
     let _ = rig.verdict(Direction::In, &syn.clone().flags(0x10).bytes());
     let events = rig.log_events();
     assert_eq!(events.len(), 1, "the SYN, not the established ACK");

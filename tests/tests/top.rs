@@ -8,7 +8,7 @@ use std::{
 };
 
 use fw_tests::{
-    fwctl::{FwCtl, Launch, binary, udp_delivered, udp_sockets},
+    fwctl::{FwCtl, Launch, binary, udp_exchange, udp_sockets},
     netns::Pair,
 };
 
@@ -66,7 +66,9 @@ fn top_shows_rates_and_quits_on_q() {
     let mut screen = String::new();
     while start.elapsed() < Duration::from_secs(20) {
         for _ in 0..5 {
-            let _ = udp_delivered(&pair.client, "192.0.2.1:514".parse().unwrap(), 1, &rx);
+            // Answered flows: the rule decides the first datagram, the
+            // one after the host's answer is established.
+            let _ = udp_exchange(&pair.client, "192.0.2.1:514".parse().unwrap(), &rx);
         }
         screen = String::from_utf8_lossy(&tmux.cmd(&["capture-pane", "-p", "-t", "top"]).stdout)
             .into_owned();

@@ -28,7 +28,7 @@ use fw_common::{
     Direction, Reason, Verdict,
     abi::{ABI_VERSION, MAGIC},
     config::{CONFIG_CONNTRACK, Config},
-    conntrack::{CtEntry, CtKey, DEFAULT_TIMEOUTS},
+    conntrack::{CtEntry, CtKey, CtPending, DEFAULT_TIMEOUTS},
     limit::{DEFAULT_HITS, DEFAULT_WINDOW_S, LIMIT_SLOTS, LimitEntry, LimitKey},
     maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
     rules::{
@@ -309,6 +309,16 @@ impl Dataplane {
         let keys: Vec<LimitKey> = self.limit.keys().filter_map(Result::ok).collect();
         for k in keys {
             let _ = self.limit.remove(&k);
+        }
+        let mut pending: Array<MapData, CtPending> = open_map(&self.pins, names::CT_PENDING)?
+            .try_into()
+            .map_err(map_err(names::CT_PENDING, "open"))?;
+        for i in 0..fw_common::conntrack::CT_PENDING_ENTRIES {
+            if pending.get(&i, 0).is_ok_and(|p| p.fp != 0) {
+                pending
+                    .set(i, CtPending::default(), 0)
+                    .map_err(map_err(names::CT_PENDING, "clear"))?;
+            }
         }
         Ok(())
     }
