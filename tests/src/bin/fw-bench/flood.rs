@@ -299,12 +299,19 @@ fn install(lab: &Lab, r: Receiver) -> Installed {
         }
         Receiver::NoFilter => inst.xdp = pass(),
         Receiver::XdpFilter => {
+            let libxdp_dir = std::path::Path::new("/sys/fs/bpf/xdp").exists();
             run_strings(&nsenter(
                 host,
                 &["xdp-filter", "load", "-m", "native", "fw0"],
             ));
             inst.cleanup
                 .push(nsenter(host, &["xdp-filter", "unload", "fw0"]));
+            // libxdp's pin dir, if xdp-filter made it (rmdir leaves it
+            // when anything else still uses it).
+            if !libxdp_dir {
+                inst.cleanup
+                    .push(["rmdir", "/sys/fs/bpf/xdp"].map(String::from).to_vec());
+            }
             for (port, proto) in [(UDP_DENIED, "udp"), (TCP_DENIED, "tcp")] {
                 run_strings(&nsenter(
                     host,
