@@ -7,8 +7,14 @@
 //! tracked flow cut by a rule change, rules unchanged since ----> drop
 //! tracked flow, alive, rules changed -> decide its opening packet again:
 //!                                       allow: keep (new generation), deny: mark cut, drop
+//! the answer to a half-open host flow (SYN-ACK, last ACK, first reply,
+//! echo reply), rules unchanged since it opened --------------> pass (established)
+//!     and UDP / a completed handshake -> into the flow table
+//! the same, rules changed -> decide its opening packet again: allow: as above,
+//!                                       deny: forget it, drop
 //! a built-in rule (`builtins`) accepts it -----------------------> pass (builtin_*)
-//! otherwise -> decide this packet; allowed and it opens a flow -> track it
+//! otherwise -> decide this packet; allowed and it opens a flow -> host: a
+//!              half-open record; forwarded: into the flow table
 //! ```
 //! One call site of the classifier, whichever way: the verifier walks it
 //! once.

@@ -14,7 +14,7 @@
 
 use std::{
     collections::BTreeMap,
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{TcpListener, TcpStream},
     os::fd::{AsRawFd as _, OwnedFd},
     path::PathBuf,
     sync::{Arc, Mutex},
@@ -538,7 +538,7 @@ fn establish(lab: &Lab, generator: &Generator) -> Vec<TcpStream> {
     let seqs: Vec<(u32, u32)> = lab.pair.client.run(|| {
         let mut v = Vec::new();
         for i in 0..FLOWS {
-            let s = socket2_connect(FLOWS_FIRST_PORT + i);
+            let s = connect_from(FLOWS_FIRST_PORT + i);
             let (snd, rcv) = tcp_seqs(s.as_raw_fd()).expect("TCP_REPAIR");
             v.push((snd, rcv));
             // In repair mode: it closes without a word.
@@ -560,7 +560,7 @@ fn establish(lab: &Lab, generator: &Generator) -> Vec<TcpStream> {
 
 /// A TCP connection from the generator's address and `port` to the
 /// host's flows port.
-fn socket2_connect(port: u16) -> TcpStream {
+fn connect_from(port: u16) -> TcpStream {
     // SAFETY: plain socket calls on a socket we own; sockaddr_in is
     // initialised field by field.
     unsafe {
@@ -585,15 +585,10 @@ fn socket2_connect(port: u16) -> TcpStream {
         );
         assert_eq!(rc, 0, "bind {port}: {}", std::io::Error::last_os_error());
         let s = <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd);
-        let to: SocketAddr = SocketAddr::from((HOST, FLOWS_PORT));
-        let to = match to {
-            SocketAddr::V4(v) => v,
-            SocketAddr::V6(_) => unreachable!(),
-        };
         let mut b: libc::sockaddr_in = std::mem::zeroed();
         b.sin_family = libc::AF_INET as u16;
-        b.sin_port = to.port().to_be();
-        b.sin_addr.s_addr = u32::from_ne_bytes(to.ip().octets());
+        b.sin_port = FLOWS_PORT.to_be();
+        b.sin_addr.s_addr = u32::from_ne_bytes(HOST);
         let rc = libc::connect(
             fd,
             (&raw const b).cast(),
