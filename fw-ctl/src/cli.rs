@@ -22,6 +22,7 @@ use crate::{
         Action, Rule, StoredRule,
         compile::compile,
         display::{action_word, canonical, command_text, status_row},
+        edit,
         parse::{ParseError, Services as _, ServicesDb, parse_rule_with},
     },
     state::{LogLevel, State, StateDir, render_rules},
@@ -909,91 +910,22 @@ fn add(
     let (rules, notes) = parse_words(ctx, action, args, forward)?;
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = load_state(ctx, &dir)?;
+    let position = match position {
+        None => edit::Position::Append,
+        Some(PREPEND) => edit::Position::Prepend,
+        Some(p) => edit::Position::At(p),
+    };
     let mut st = old.clone();
-    // ufw's positions: `insert N` counts in the whole numbered list; a rule
-    // of one family must land inside that family's part (v4 rules first).
-    let v4n_before = old.v4_count();
-    let dual = rules.len() == 2;
-    if let Some(p) = position.filter(|p| *p != PREPEND) {
-        let fam = rules.first().map(|r| r.family);
-        let ok = if dual {
-            p >= 1 && p <= old.rules.len()
-        } else if fam == Some(Family::V4) {
-            p >= 1 && p <= v4n_before
-        } else {
-            p > v4n_before && p <= old.rules.len()
-        };
-        if !ok {
-            bail!(UserError(format!("Invalid position '{p}'")));
-        }
+    let edited = edit_rules(ctx, &old, &rules, edit::Op::Add(position))?;
+    st.rules = edited.rules;
+    let messages = edited.messages;
+    if edited.changed {
+        install(ctx, &dir, &old, &st)?;
     }
-    let mut messages = Vec::new();
-    let active = enforcing(ctx, &old);
-    for rule in rules {
-        let suffix = if rule.family == Family::V6 {
-            " (v6)"
-        } else {
-            ""
-        };
-        if st.rules.iter().any(|r| r.rule == rule) {
-            let verb = if position.is_some() {
-                "inserting"
-            } else {
-                "adding"
-            };
-            messages.push(format!("Skipping {verb} existing rule{suffix}"));
-            continue;
-        }
-        if let Some(r) = st.rules.iter_mut().find(|r| r.rule.same_match(&rule)) {
-            // As ufw: a rule differing only in action, logging or comment
-            // is updated in place.
-            r.rule.action = rule.action;
-            r.rule.opts.log = rule.opts.log;
-            r.rule.opts.comment = rule.opts.comment;
-            messages.push(format!("Rule updated{suffix}"));
-            continue;
-        }
-        let id = st.free_id()?;
-        let v4 = st.v4_count();
-        // Where it goes, and whether ufw calls that an insert.
-        let (at, inserted) = match (position, rule.family) {
-            // Prepending to an empty part is an add, as ufw says.
-            (Some(PREPEND), Family::V4) => (0, v4 > 0),
-            (Some(PREPEND), Family::V6) => (v4, st.rules.len() > v4),
-            (None, Family::V4) => (v4, false),
-            (None, Family::V6) => (st.rules.len(), false),
-            (Some(p), Family::V4) if p <= v4n_before => (p - 1, true),
-            // A rule for both families numbered past the IPv4 part: its
-            // IPv4 half is appended.
-            (Some(_), Family::V4) => (v4, false),
-            (Some(p), Family::V6) if p > v4n_before => (v4 + (p - 1 - v4n_before), true),
-            // Both families, numbered inside the IPv4 part: the IPv6 half
-            // goes before the IPv6 twin of the rule it was numbered
-            // against, else last.
-            (Some(p), Family::V6) => {
-                let target = &old.rules[p - 1].rule;
-                let twin = Rule {
-                    family: Family::V6,
-                    ..target.clone()
-                };
-                match st.rules.iter().position(|r| r.rule == twin) {
-                    Some(i) => (i, true),
-                    None => (st.rules.len(), false),
-                }
-            }
-        };
-        st.rules.insert(at, StoredRule { id, rule });
-        // As ufw: while inactive (or with --dry-run) every change only
-        // says "Rules updated".
-        messages.push(if !active {
-            format!("Rules updated{suffix}")
-        } else if inserted {
-            format!("Rule inserted{suffix}")
-        } else {
-            format!("Rule added{suffix}")
-        });
+    if let Some(e) = edited.error {
+        // As ufw: the IPv4 half stays; the command fails.
+        bail!(UserError(e.to_string()));
     }
-    install(ctx, &dir, &old, &st)?;
     for n in notes {
         // ufw writes its warnings to stderr.
         if n.starts_with("WARN:") {
@@ -1079,34 +1011,38 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = load_state(ctx, &dir)?;
     let mut st = old.clone();
-    let mut messages = Vec::new();
-    for rule in rules {
-        let suffix = if rule.family == Family::V6 {
-            " (v6)"
-        } else {
-            ""
-        };
-        // As ufw: the comment is not part of a rule's identity (fail2ban's
-        // ufw action adds bans with a comment and deletes them without).
-        let bare = |r: &crate::rule::Rule| {
-            let mut r = r.clone();
-            r.opts.comment = None;
-            r
-        };
-        let wanted = bare(&rule);
-        match st.rules.iter().position(|r| bare(&r.rule) == wanted) {
-            Some(i) => {
-                st.rules.remove(i);
-                messages.push(format!("{}{suffix}", deleted_word(ctx, &old)));
-            }
-            None => messages.push(format!("Could not delete non-existent rule{suffix}")),
-        }
+    let edited = edit_rules(ctx, &old, &rules, edit::Op::Delete)?;
+    st.rules = edited.rules;
+    let messages = edited.messages;
+    if edited.changed {
+        install(ctx, &dir, &old, &st)?;
     }
-    install(ctx, &dir, &old, &st)?;
     for m in messages {
         outln!("{m}");
     }
     Ok(0)
+}
+
+/// `op` with the rules of one command on `old`'s list, as ufw decides it
+/// (`crate::rule::edit`); new rules get free ids.
+fn edit_rules(ctx: &Ctx, old: &State, rules: &[Rule], op: edit::Op) -> Result<edit::Edited> {
+    let mode = edit::Mode {
+        live: enforcing(ctx, old),
+        dry_run: ctx.dry_run,
+    };
+    if matches!(op, edit::Op::Add(_)) {
+        // Fails when the list is full.
+        old.free_id()?;
+    }
+    let mut used: std::collections::HashSet<u32> = old.rules.iter().map(|r| r.id).collect();
+    // The lowest free ids, as `State::free_id`.
+    let mut next_id = || {
+        let id = (0..fw_common::rules::MAX_RULES).find(|i| !used.contains(i))?;
+        used.insert(id);
+        Some(id)
+    };
+    edit::apply(&old.rules, rules, op, mode, &mut next_id)
+        .map_err(|e| UserError(e.to_string()).into())
 }
 
 /// ufw's word for a deletion: "Rule deleted", or while inactive "Rules

@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod display;
+pub mod edit;
 pub mod parse;
 
 use std::net::IpAddr;
