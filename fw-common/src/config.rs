@@ -57,4 +57,8 @@ assert_size!(Config, 80);
 /// packets of allowed flows pass before the rules) and apply ufw's built-in
 /// rules (`crate::builtins`). Without it the filter is the rules alone.
 pub const CONFIG_CONNTRACK: u32 = 1 << 0;
+/// `Config::flags`: every interface but loopback is protected, so the
+/// cgroup egress program may refuse the host's own packets that the rules
+/// deny with EPERM before they reach one (fw-ebpf's `local`).
+pub const CONFIG_LOCAL_EPERM: u32 = 1 << 1;
 pod!(Config);

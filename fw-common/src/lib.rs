@@ -13,6 +13,7 @@
 
 pub mod abi;
 pub mod action;
+pub mod answer;
 pub mod builtins;
 pub mod config;
 pub mod conntrack;

@@ -160,3 +160,9 @@ pub const ALL: [MapSpec; 15] = [
 pub const PROG_XDP: &str = "fw_xdp";
 /// Name of the TC egress program.
 pub const PROG_TC_EGRESS: &str = "fw_tc_egress";
+/// Name of the TC ingress program (answers the rejects XDP marks, see
+/// `crate::answer`).
+pub const PROG_TC_INGRESS: &str = "fw_tc_ingress";
+/// Name of the cgroup_skb egress program (refuses the host's sends the
+/// rules deny, with EPERM).
+pub const PROG_CGROUP_EGRESS: &str = "fw_cgroup_egress";

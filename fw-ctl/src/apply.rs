@@ -245,11 +245,11 @@ pub fn link_ifindex(path: &Path) -> Option<u32> {
     Some(u32::from_ne_bytes([info[16], info[17], info[18], info[19]]))
 }
 
-/// True when both of fw's links for `iface` are live on that interface
+/// True when all of fw's links for `iface` are live on that interface
 /// (its current index).
 #[must_use]
 pub fn is_protected(pins: &Pins, iface: &Iface) -> bool {
-    ["xdp", "tcx"]
+    attach::LINK_KINDS
         .iter()
         .all(|k| link_ifindex(&pins.link(k, &iface.name)) == Some(iface.index))
 }
@@ -337,13 +337,31 @@ pub fn sync(dir: &StateDir, dp: &mut Dataplane, st: &State) -> Result<Vec<String
             continue;
         }
         attach::detach(&pins, name)?;
+        // In the order of `attach::LINK_KINDS`.
+        attach::attach_tc(&pins, name, attach::TC_INGRESS)?;
         if attach::attach_xdp(&pins, name)? == attach::XdpModeUsed::Generic {
             eprintln!(
                 "WARN: {name}: native XDP not supported by the driver; using generic mode (slower)"
             );
         }
-        attach::attach_tc(&pins, name)?;
+        attach::attach_tc(&pins, name, attach::TC_EGRESS)?;
         added.push(name.clone());
+    }
+    // The host's denied sends fail with EPERM where every interface is
+    // protected (`fw_common::config::CONFIG_LOCAL_EPERM`).
+    dp.set_local_eperm(st.interfaces.is_empty())?;
+    if !attach::cgroup_attached(&pins) {
+        // Not a filter of its own (TC egress drops those sends anyway):
+        // without it a denied send is dropped without an error.
+        let r = attach::cgroup_root()
+            .ok_or_else(|| "no cgroup2 hierarchy is mounted".to_owned())
+            .and_then(|cg| {
+                attach::attach_cgroup(&pins, &cg)
+                    .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
+            });
+        if let Err(e) = r {
+            eprintln!("WARN: denied sends fail silently, not with EPERM: {e}");
+        }
     }
     if dp.live_header()?.digest != digest(st, &all) {
         install(dir, Some(dp), st, st)?;
@@ -415,8 +433,10 @@ fn orphaned(pins: &Pins, live: &HashSet<u64>) -> bool {
     let Ok(links) = std::fs::read_dir(pins.links_dir()) else {
         return true;
     };
+    // Interface links only (the cgroup link names no interface).
     links
         .flatten()
+        .filter(|e| e.file_name() != attach::CGROUP)
         .all(|e| link_ifindex(&e.path()).is_none_or(|i| i == 0))
 }
 

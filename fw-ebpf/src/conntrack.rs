@@ -451,12 +451,19 @@ pub fn fast() -> Option<Decision> {
     {
         return None;
     }
-    let key = key_of(pkt, Direction::In, CT_ZONE_HOST);
-    if !port_marked(key.proto, key.lport) {
+    // The local port as `key_of` keys it (received: the destination),
+    // tested before any key is built: most packets of a flood stop here.
+    let lport = if pkt.has_ports == 0 {
+        pkt.icmp_id
+    } else {
+        pkt.dport
+    };
+    if !port_marked(pkt.proto, lport) {
         // No tracked flow, no flow the host opened: nothing to look up.
         slot.absent = ABSENT_FLOW | NO_HOST_OPENED;
         return None;
     }
+    let key = key_of(pkt, Direction::In, CT_ZONE_HOST);
     let Some(e) = CONNTRACK.get_ptr_mut(&key) else {
         // `track` need not look again: a new flow pays one lookup.
         slot.absent = ABSENT_FLOW;
@@ -474,6 +481,34 @@ pub fn fast() -> Option<Decision> {
         }),
         Hit::Gone | Hit::Stale => None,
     }
+}
+
+/// The host's own packet `pkt` (not yet in the scratch slot) as the
+/// cgroup egress program sees it: true when tracking may decide it
+/// otherwise than the rules alone (an invalid TCP packet, a flow or a
+/// half-open flow of its key, a built-in rule), or it is not one the
+/// rules decide at once (a fragment, ICMP but echo requests). Reads only:
+/// TC egress decides such packets as always.
+#[inline(always)]
+pub fn may_track_out(pkt: &Packet, cfg: &Config) -> bool {
+    let echo_request = (pkt.proto == IPPROTO_ICMP && pkt.icmp_type == 8)
+        || (pkt.proto == IPPROTO_ICMPV6 && pkt.icmp_type == 128);
+    if pkt.fragment != 0 || (pkt.has_ports == 0 && !echo_request) {
+        return true;
+    }
+    if cfg.flags & CONFIG_CONNTRACK == 0 {
+        return false;
+    }
+    if pkt.proto == IPPROTO_TCP && !tcp_flags_valid(pkt.tcp_flags) {
+        return true;
+    }
+    let key = key_of(pkt, Direction::Out, CT_ZONE_HOST);
+    if CONNTRACK.get_ptr(&key).is_some() {
+        return true;
+    }
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    pending(&key, cfg, now).is_some() || builtins::accepts(pkt, Direction::Out).is_some()
 }
 
 /// True unless the packet just decided belongs to a tracked flow (its
@@ -501,6 +536,12 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
         });
     }
     slot.mode = MODE_NEW;
+    // Received where no flow uses the local port and the host opened none
+    // (`fast` found out): only a handshake's last ACK can be part of a flow.
+    let final_ack = pkt.proto == IPPROTO_TCP && pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_ACK;
+    if dir == Direction::In && slot.absent & (ABSENT_FLOW | NO_HOST_OPENED) == ABSENT_FLOW | NO_HOST_OPENED && !final_ack {
+        return Ok(());
+    }
     let (kdir, zone) = orient(pkt, dir);
     let Some(key) = scratch_key(pkt, kdir, zone) else {
         return Ok(());
@@ -613,6 +654,11 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, absent: u8, d: &Decision) {
     if mode != MODE_NEW && mode != MODE_RECHECK && mode != MODE_BUILTIN {
         return;
     }
+    let pass = d.verdict == Verdict::Pass;
+    // A new packet the rules drop leaves no trace.
+    if mode != MODE_RECHECK && !pass {
+        return;
+    }
     let Some(cfg) = CONFIG.get(0) else {
         return;
     };
@@ -623,7 +669,6 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, absent: u8, d: &Decision) {
     let Some(key) = scratch_key(pkt, kdir, zone) else {
         return;
     };
-    let pass = d.verdict == Verdict::Pass;
     if mode == MODE_RECHECK && absent & RECHECK_PENDING != 0 {
         let flags = FINISH_RECHECK | if pass { FINISH_PASS } else { 0 };
         host_finish(pkt, key, kdir as u8, d.rule.unwrap_or(CT_NO_RULE), flags);
@@ -651,9 +696,6 @@ fn finish(pkt: &Packet, dir: Direction, mode: u8, absent: u8, d: &Decision) {
                 advance(e, pkt, kdir, now);
             }
         }
-        return;
-    }
-    if !pass {
         return;
     }
     let Some(state) = opens(pkt) else {

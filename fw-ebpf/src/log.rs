@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     helpers::{bpf_ktime_get_coarse_ns, bpf_skb_load_bytes, bpf_xdp_load_bytes},
-    programs::{TcContext, XdpContext},
+    programs::{SkBuffContext, TcContext, XdpContext},
 };
 use fw_common::{
     Direction, Reason, Verdict,
@@ -164,6 +164,27 @@ impl Capture for TcContext {
     fn load(&self, dst: *mut u8, n: u32) -> bool {
         // SAFETY: as above.
         unsafe { bpf_skb_load_bytes(self.skb.skb.cast(), 0, dst.cast(), n) == 0 }
+    }
+}
+
+/// A cgroup hook's packet (from the IP header): the event's frame gets an
+/// Ethernet header without addresses in front (the log line of a packet
+/// the host sends names no MAC).
+impl Capture for SkBuffContext {
+    #[inline(always)]
+    fn load(&self, dst: *mut u8, n: u32) -> bool {
+        if n <= 14 {
+            return false;
+        }
+        // SAFETY: the skb of this invocation.
+        let proto = unsafe { (*self.skb.skb).protocol } as u16;
+        // SAFETY: `dst` has room for LOG_CAPTURE (> 14) bytes; `n` is at
+        // most that.
+        unsafe {
+            core::ptr::write_bytes(dst, 0, 12);
+            *dst.add(12).cast::<[u8; 2]>() = proto.to_ne_bytes();
+            bpf_skb_load_bytes(self.skb.skb.cast(), 0, dst.add(14).cast(), n - 14) == 0
+        }
     }
 }
 

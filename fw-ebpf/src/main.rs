@@ -4,7 +4,9 @@
 //! or `fwd` when the host will forward it, see `route`), `fw_tc_egress`
 //! what the host sends out of it (direction `out`). Both run [`core::run`] on
 //! the frame and translate its [`fw_common::Verdict`] into their hook's
-//! return code. Nothing here may panic: a reachable panic gets the program
+//! return code. `fw_tc_ingress` only answers the rejects `fw_xdp` decided
+//! (`reject`); `fw_cgroup_egress` refuses the host's sends that the rules
+//! deny outright, with EPERM, before TC egress would drop them (`local`). Nothing here may panic: a reachable panic gets the program
 //! rejected by the verifier.
 #![no_std]
 #![no_main]
@@ -13,6 +15,7 @@ mod builtins;
 mod conntrack;
 mod core;
 mod limit;
+mod local;
 mod log;
 mod maps;
 mod parse;
@@ -25,8 +28,8 @@ mod stats;
 use aya_ebpf::{
     bindings::{BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
     helpers::bpf_redirect,
-    macros::{classifier, xdp},
-    programs::{TcContext, XdpContext},
+    macros::{cgroup_skb, classifier, xdp},
+    programs::{SkBuffContext, TcContext, XdpContext},
 };
 use fw_common::{Direction, Verdict};
 
@@ -45,11 +48,39 @@ pub fn fw_xdp(ctx: XdpContext) -> u32 {
     match (o.verdict, o.answer) {
         (Verdict::Pass, _) => xdp_action::XDP_PASS,
         (Verdict::Drop, core::Answer::None) => xdp_action::XDP_DROP,
-        (Verdict::Drop, a) if reject::answer(&ctx, a == core::Answer::ResetOrIcmp) => {
-            xdp_action::XDP_TX
+        // Answered by `fw_tc_ingress` (see `fw_common::answer`).
+        (Verdict::Drop, a) if reject::mark(&ctx, a == core::Answer::ResetOrIcmp) => {
+            xdp_action::XDP_PASS
         }
         (Verdict::Drop, _) => xdp_action::XDP_DROP,
     }
+}
+
+/// TC (tcx) ingress: answers the packets `fw_xdp` marked for a reject
+/// (`fw_common::answer`), sending the answer back out of the interface;
+/// everything else goes on untouched.
+#[classifier]
+pub fn fw_tc_ingress(ctx: TcContext) -> i32 {
+    let Some(reset) = reject::marked(&ctx) else {
+        return TC_ACT_UNSPEC;
+    };
+    let len = ctx.len();
+    let want = if len < 128 { len } else { 128 };
+    if ctx.data_end() - ctx.data() < want as usize {
+        let _ = ctx.pull_data(want);
+    }
+    let (start, end) = (ctx.data(), ctx.data_end());
+    // The answer is built from the packet in the scratch slot.
+    let parse::Parsed::Ip(pkt) = parse::parse(start, end) else {
+        return TC_ACT_SHOT;
+    };
+    if scratch::launder(&pkt, start, end).is_none() || !reject::answer(&ctx, reset) {
+        return TC_ACT_SHOT;
+    }
+    // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    // SAFETY: a helper with plain arguments; 0: out of the interface.
+    unsafe { bpf_redirect(ifindex, 0) as i32 }
 }
 
 /// TC (tcx) egress: every frame sent out of a protected interface.
@@ -71,7 +102,7 @@ pub fn fw_tc_egress(ctx: TcContext) -> i32 {
     }
     // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    let o = core::run(ctx.data(), ctx.data_end(), Direction::Out, ifindex, || 0);
+    let o = egress_decide(ctx.data(), ctx.data_end(), ifindex);
     if o.log != 0 {
         log::emit_all(&ctx, o.log, o.dir, ifindex, 0, ctx.len());
     }
@@ -85,6 +116,23 @@ pub fn fw_tc_egress(ctx: TcContext) -> i32 {
         }
         (Verdict::Drop, _) => TC_ACT_SHOT,
     }
+}
+
+/// cgroup_skb egress: the host's own packets before they reach an
+/// interface; those the rules deny outright are dropped here, so the
+/// sender gets EPERM (`local`). 1 passes the packet on (to TC egress).
+#[cgroup_skb(egress)]
+pub fn fw_cgroup_egress(ctx: SkBuffContext) -> i32 {
+    i32::from(!local::denied(&ctx))
+}
+
+/// [`core::run`] for `fw_tc_egress`, a subprogram of its own: the
+/// classifier's locals are gone from the stack by the time the hook calls
+/// `reject::answer` (the verifier sums the frames of a call chain, at most
+/// 512 bytes).
+#[inline(never)]
+fn egress_decide(start: usize, end: usize, ifindex: u32) -> core::Outcome {
+    core::run(start, end, Direction::Out, ifindex, || 0)
 }
 
 #[cfg(not(test))]

@@ -7,12 +7,14 @@
 //! header and first 8 bytes, as ufw's `REJECT` sends; so does TCP under the
 //! reject policy and `limit`, as with ufw.
 //!
-//! Both hooks answer: XDP ingress sends the answer back out of the
-//! interface with `XDP_TX` (to the remote sender); TC egress turns the
-//! host's own packet into the answer and hands it to the same interface's
-//! receive path (`bpf_redirect` with `BPF_F_INGRESS`), so the local sender
-//! gets its error at once (`ECONNREFUSED`), as with ufw's `reject out`.
-//! [`Frame`] is the part that differs: how a hook grows and trims a frame.
+//! Received packets are answered in two steps (`fw_common::answer` says
+//! why): XDP decides, counts and [`mark`]s the packet; TC ingress finds the
+//! mark ([`marked`]), turns the packet into the answer and sends it back
+//! out of the interface (to the remote sender, whatever the device and its
+//! peer). TC egress turns the host's own packet into the answer and hands
+//! it to the same interface's receive path (`bpf_redirect` with
+//! `BPF_F_INGRESS`), so the local sender gets its error at once
+//! (`ECONNREFUSED`), as with ufw's `reject out`.
 //!
 //! Handled: IPv4 without options and IPv6 without extension headers; the
 //! RST also with up to two VLAN tags, the ICMP answer without tags. Never
@@ -20,77 +22,105 @@
 
 use aya_ebpf::{
     bindings::bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
-    helpers::{bpf_skb_change_tail, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    helpers::{bpf_skb_change_tail, bpf_xdp_adjust_meta},
     programs::{TcContext, XdpContext},
 };
 use fw_common::ipproto::{ICMP as IPPROTO_ICMP, ICMPV6 as IPPROTO_ICMPV6, TCP as IPPROTO_TCP};
 use fw_common::{
     Family,
+    answer::{MARK_ICMP, MARK_MAGIC, MARK_RESET_OR_ICMP, Mark, mark_answer},
     conntrack::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
+    scratch::ParsedPacket,
 };
 
 use crate::maps::SCRATCH;
 
-/// A frame a hook can rewrite: its bounds, and how it grows in front of
-/// the IP header and is trimmed.
-pub trait Frame {
-    /// Start of the frame (re-read after every resize).
-    fn data(&self) -> usize;
-    /// End of the frame.
-    fn data_end(&self) -> usize;
-    /// Makes `n` bytes of room between the Ethernet header and the IP
-    /// header: afterwards the frame starts with an Ethernet header (where
-    /// the old one is: its offset from the start is returned) and the old
-    /// IP header follows at `14 + n`. None when it cannot.
-    fn grow(&self, n: u32) -> Option<usize>;
-    /// Sets the frame's length to `len` bytes (only ever shorter).
-    fn set_len(&self, len: u32) -> bool;
+/// Makes `n` bytes of room between the Ethernet header and the IP header
+/// of the skb: afterwards the frame starts with the Ethernet header and
+/// the old IP header follows at `14 + n`. None when it cannot.
+#[inline(always)]
+fn grow(ctx: &TcContext, n: u32) -> Option<()> {
+    ctx.adjust_room(n as i32, BPF_ADJ_ROOM_MAC, 0).ok()?;
+    // The new headers and the quote (as long as the room) must be in the
+    // linear part.
+    let want = 14 + 2 * n;
+    let len = ctx.len();
+    ctx.pull_data(if len < want { len } else { want }).ok()?;
+    Some(())
 }
 
-impl Frame for XdpContext {
-    fn data(&self) -> usize {
-        XdpContext::data(self)
-    }
-    fn data_end(&self) -> usize {
-        XdpContext::data_end(self)
-    }
-    #[inline(always)]
-    fn grow(&self, n: u32) -> Option<usize> {
-        // In front of the whole frame: the old Ethernet header moves to n.
-        // SAFETY: the helper checks the headroom.
-        (unsafe { bpf_xdp_adjust_head(self.ctx, -(n as i32)) } == 0).then_some(n as usize)
-    }
-    #[inline(always)]
-    fn set_len(&self, len: u32) -> bool {
-        let have = (XdpContext::data_end(self) - XdpContext::data(self)) as i32;
-        // SAFETY: the helper checks the frame; a negative delta only shrinks.
-        len as i32 == have || unsafe { bpf_xdp_adjust_tail(self.ctx, len as i32 - have) } == 0
-    }
+/// Sets the skb's length to `len` bytes (only ever shorter).
+#[inline(always)]
+fn set_len(ctx: &TcContext, len: u32) -> bool {
+    // SAFETY: the skb of this invocation; the helper checks the length.
+    unsafe { bpf_skb_change_tail(ctx.skb.skb, len, 0) == 0 }
 }
 
-impl Frame for TcContext {
-    fn data(&self) -> usize {
-        TcContext::data(self)
+/// True when the packet `p` can be answered (with a reset when `reset`
+/// and it is TCP): what [`answer`] accepts, checked before XDP hands the
+/// packet on, so that what TC would only drop is dropped at once.
+#[inline(always)]
+fn answerable(p: &ParsedPacket, reset: bool) -> bool {
+    let v6 = p.family == Family::V6 as u8;
+    let ip_len: u16 = if v6 { 40 } else { 20 };
+    if p.fragment != 0 {
+        return false;
     }
-    fn data_end(&self) -> usize {
-        TcContext::data_end(self)
+    if reset && p.proto == IPPROTO_TCP {
+        return p.has_ports != 0
+            && p.tcp_flags & TCP_RST == 0
+            && p.l3_off <= 22
+            && p.l4_off == u16::from(p.l3_off) + ip_len;
     }
-    #[inline(always)]
-    fn grow(&self, n: u32) -> Option<usize> {
-        // Room after the MAC header: the Ethernet header stays at 0.
-        self.adjust_room(n as i32, BPF_ADJ_ROOM_MAC, 0).ok()?;
-        // The new headers and the quote (as long as the room) must be in
-        // the linear part.
-        let want = 14 + 2 * n;
-        let len = self.len();
-        self.pull_data(if len < want { len } else { want }).ok()?;
-        Some(0)
+    p.proto != IPPROTO_ICMP
+        && p.proto != IPPROTO_ICMPV6
+        && p.l3_off == 14
+        && p.l4_off == 14 + ip_len
+}
+
+/// XDP: marks the dropped packet in the scratch slot for an answer by TC
+/// ingress (a reset when `reset` says so, see [`answer`]). False when it
+/// cannot be answered, or the mark does not fit: the packet is dropped.
+#[inline(always)]
+pub fn mark(ctx: &XdpContext, reset: bool) -> bool {
+    let Some(slot) = SCRATCH.get(0) else {
+        return false;
+    };
+    if !answerable(&slot.pkt, reset) {
+        return false;
     }
-    #[inline(always)]
-    fn set_len(&self, len: u32) -> bool {
-        // SAFETY: the skb of this invocation; the helper checks the length.
-        unsafe { bpf_skb_change_tail(self.skb.skb, len, 0) == 0 }
+    let size = core::mem::size_of::<Mark>();
+    // SAFETY: the helper checks the headroom.
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(size as i32)) } != 0 {
+        return false;
     }
+    // SAFETY: ctx.ctx is the kernel's xdp_md for this invocation.
+    let (meta, data) = unsafe { ((*ctx.ctx).data_meta as usize, (*ctx.ctx).data as usize) };
+    if meta + size > data {
+        return false;
+    }
+    let m = MARK_MAGIC | if reset { MARK_RESET_OR_ICMP } else { MARK_ICMP };
+    // SAFETY: `size` bytes of metadata, checked above.
+    unsafe { *(meta as *mut Mark) = m };
+    true
+}
+
+/// TC ingress: whether the packet carries fw's mark, and then whether it
+/// asks for a reset (see [`mark`]). The mark is cleared, so that it is
+/// never found again on the answer.
+#[inline(always)]
+pub fn marked(ctx: &TcContext) -> Option<bool> {
+    let size = core::mem::size_of::<Mark>();
+    // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
+    let (meta, data) = unsafe { ((*ctx.skb.skb).data_meta as usize, (*ctx.skb.skb).data as usize) };
+    if meta + size > data {
+        return None;
+    }
+    // SAFETY: `size` bytes of metadata, checked above.
+    let a = mark_answer(unsafe { *(meta as *const Mark) })?;
+    // SAFETY: as above.
+    unsafe { *(meta as *mut Mark) = 0 };
+    Some(a == MARK_RESET_OR_ICMP)
 }
 
 #[inline(always)]
@@ -153,7 +183,7 @@ fn fold(mut s: u32) -> u16 {
 /// A function of its own (a BPF-to-BPF call, made only for rejected
 /// packets): its locals stay off the classifier's frame.
 #[inline(never)]
-pub fn answer<F: Frame>(ctx: &F, reset: bool) -> bool {
+pub fn answer(ctx: &TcContext, reset: bool) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };
@@ -164,20 +194,26 @@ pub fn answer<F: Frame>(ctx: &F, reset: bool) -> bool {
     if p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6 || p.fragment != 0 {
         return false;
     }
-    if p.family == Family::V6 as u8 {
-        port_unreachable::<F, true>(ctx)
-    } else {
-        port_unreachable::<F, false>(ctx)
+    match (p.family == Family::V6 as u8, p.proto == IPPROTO_TCP) {
+        (true, true) => port_unreachable::<true, true>(ctx),
+        (true, false) => port_unreachable::<true, false>(ctx),
+        (false, true) => port_unreachable::<false, true>(ctx),
+        (false, false) => port_unreachable::<false, false>(ctx),
     }
 }
 
 /// Turns the packet (without VLAN tags, IPv4 without options or IPv6
 /// without extension headers, at least 8 bytes after the IP header) into
 /// the ICMP / ICMPv6 port-unreachable that answers it, quoting its IP
-/// header and first 8 bytes (RFC 792 / RFC 4443).
-/// `V6` is a constant so that every offset below is one to the verifier.
-#[inline(always)]
-fn port_unreachable<F: Frame, const V6: bool>(ctx: &F) -> bool {
+/// header and first 8 bytes (RFC 792 / RFC 4443); a TCP segment's whole
+/// 20-byte header (`TCP`): a segment the host's stack built (or a peer's
+/// on a veth) may carry a checksum still to be computed (CHECKSUM_PARTIAL),
+/// and the kernel refuses to trim the packet short of that checksum's field.
+/// `V6` and `TCP` are constants so that every offset below is one to the
+/// verifier. Each of the four a subprogram of its own: their locals
+/// share no frame.
+#[inline(never)]
+fn port_unreachable<const V6: bool, const TCP: bool>(ctx: &TcContext) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };
@@ -188,42 +224,33 @@ fn port_unreachable<F: Frame, const V6: bool>(ctx: &F) -> bool {
     }
     // Room for the new IP header and ICMP header in front of the old IP
     // header, which (with the first 8 bytes after it) becomes the quote.
-    let grow: i32 = if v6 { 48 } else { 28 };
-    let Some(old) = ctx.grow(grow as u32) else {
+    let room: i32 = if v6 { 48 } else { 28 };
+    if grow(ctx, room as u32).is_none() {
         return false;
-    };
-    let old = old & 63;
+    }
     let start = ctx.data();
     let end = ctx.data_end();
-    let quote = if v6 { 48 } else { 28 };
-    let total = 14 + grow as usize + quote;
-    if start + total > end || start + old + 14 > end {
+    // The IP header and 8 bytes after it; for TCP 12 more.
+    let extra = if TCP { 12 } else { 0 };
+    let quote = if v6 { 48 } else { 28 } + extra;
+    let total = 14 + room as usize + quote;
+    if start + total > end {
         return false;
     }
-    let old = start + old;
-    // Ethernet: back to the sender (the old header may be this one).
-    // SAFETY: all offsets below are inside the frame, checked above; the
-    // old Ethernet header is at `old`.
-    unsafe {
-        let dst = *(old as *const [u8; 6]);
-        let src = *((old + 6) as *const [u8; 6]);
-        let ty = *((old + 12) as *const [u8; 2]);
-        *(start as *mut [u8; 6]) = src;
-        *((start + 6) as *mut [u8; 6]) = dst;
-        *((start + 12) as *mut [u8; 2]) = ty;
-    }
+    // Ethernet (still at the start): back to the sender.
+    swap::<6>(start, start + 6);
     // The old IP header (the quote) is right after the new IP and ICMP
     // headers: it is already in place. Trim what follows the quote.
-    if !ctx.set_len((14 + grow as usize + quote) as u32) {
+    if !set_len(ctx, (14 + room as usize + quote) as u32) {
         return false;
     }
     let start = ctx.data();
     let end = ctx.data_end();
-    if start + 14 + grow as usize + quote > end {
+    if start + 14 + room as usize + quote > end {
         return false;
     }
     let ip = start + 14;
-    let q = ip + grow as usize;
+    let q = ip + room as usize;
     if v6 {
         put32(ip, 0x6000_0000);
         put16(ip + 4, (8 + quote) as u16);
@@ -239,7 +266,8 @@ fn port_unreachable<F: Frame, const V6: bool>(ctx: &F) -> bool {
         put32(icmp, 0x0104_0000); // type 1, code 4, checksum 0
         put32(icmp + 4, 0);
         let pseudo = sum::<16>(ip + 8) + (8 + quote) as u32 + u32::from(IPPROTO_ICMPV6);
-        let c = fold(pseudo + sum::<4>(icmp) + sum::<24>(icmp + 8));
+        let tail = if TCP { sum::<6>(icmp + 8 + 48) } else { 0 };
+        let c = fold(pseudo + sum::<4>(icmp) + sum::<24>(icmp + 8) + tail);
         put16(icmp + 2, c);
     } else {
         put16(ip, 0x4500);
@@ -257,16 +285,18 @@ fn port_unreachable<F: Frame, const V6: bool>(ctx: &F) -> bool {
         let icmp = ip + 20;
         put32(icmp, 0x0303_0000); // type 3, code 3, checksum 0
         put32(icmp + 4, 0);
-        let c = fold(sum::<4>(icmp) + sum::<14>(icmp + 8));
+        let tail = if TCP { sum::<6>(icmp + 8 + 28) } else { 0 };
+        let c = fold(sum::<4>(icmp) + sum::<14>(icmp + 8) + tail);
         put16(icmp + 2, c);
     }
     true
 }
 
 /// Turns the TCP packet in the frame into the RST that answers it. False
-/// when this packet cannot be answered (it is then dropped).
-#[inline(always)]
-fn tcp_reset<F: Frame>(ctx: &F) -> bool {
+/// when this packet cannot be answered (it is then dropped). A subprogram,
+/// as [`port_unreachable`].
+#[inline(never)]
+fn tcp_reset(ctx: &TcContext) -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };
@@ -310,7 +340,7 @@ fn tcp_reset<F: Frame>(ctx: &F) -> bool {
         (0, seq.wrapping_add(seg_len), TCP_RST | TCP_ACK)
     };
     // Keep the headers only.
-    if !ctx.set_len((l4 + 20) as u32) {
+    if !set_len(ctx, (l4 + 20) as u32) {
         return false;
     }
     let start = ctx.data();

@@ -73,6 +73,7 @@ impl FwCtl {
     /// An instance for `ns` with unique state and pin dirs.
     #[must_use]
     pub fn new(ns: &Netns, launch: Launch) -> Self {
+        crate::cgroup::enter();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}-{n}", std::process::id());
         let state = std::env::temp_dir().join(format!("fw-test-state-{tag}"));

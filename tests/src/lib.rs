@@ -5,6 +5,7 @@
 //! fails.
 
 pub mod cases;
+pub mod cgroup;
 pub mod empty;
 pub mod flood;
 pub mod fwctl;
@@ -12,6 +13,7 @@ pub mod netns;
 pub mod packet;
 pub mod rig;
 pub mod ufw;
+pub mod wire;
 pub mod workload;
 
 /// The number of cases a randomised test runs: environment variable

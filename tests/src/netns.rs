@@ -42,11 +42,12 @@ pub fn sweep_stale() {
                 }
             }
         }
+        let cgroups = crate::cgroup::root();
         for dir in [
-            "/sys/fs/bpf",
-            "/sys/fs/bpf/fw",
-            "/etc/netns",
-            "/etc/fw/netns",
+            Path::new("/sys/fs/bpf"),
+            Path::new("/sys/fs/bpf/fw"),
+            Path::new("/etc/netns"),
+            Path::new("/etc/fw/netns"),
         ] {
             if let Ok(rd) = std::fs::read_dir(dir) {
                 for e in rd.flatten() {
@@ -54,6 +55,16 @@ pub fn sweep_stale() {
                     if dead(&name) {
                         let _ = std::fs::remove_dir_all(e.path());
                     }
+                }
+            }
+        }
+        // Test cgroups (empty once their process is gone: rmdir, never a
+        // recursive removal).
+        if let Ok(rd) = std::fs::read_dir(&cgroups) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if dead(&name) {
+                    let _ = std::fs::remove_dir(e.path());
                 }
             }
         }
@@ -93,6 +104,7 @@ impl Netns {
     #[must_use]
     pub fn new(prefix: &str) -> Self {
         sweep_stale();
+        crate::cgroup::enter();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!("fwt-{prefix}-{}-{n}", std::process::id());
         sh(&["ip", "netns", "add", &name]);

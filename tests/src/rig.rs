@@ -28,8 +28,24 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 pub const XDP_DROP: u32 = 1;
 /// XDP_PASS.
 pub const XDP_PASS: u32 = 2;
-/// XDP_TX (sent back out of the interface it came in on).
-pub const XDP_TX: u32 = 3;
+/// Not a kernel action: XDP_PASS with fw's reject mark in front of the
+/// frame (`fw_common::answer`), for TC ingress to answer. What the rig's
+/// XDP runs return for a rejected packet.
+pub const XDP_REJECT: u32 = 0x100;
+
+/// The rig's XDP result of a test run that returned `ret` and left `out`
+/// of a frame of `len` bytes: [`XDP_REJECT`] for a marked pass.
+#[must_use]
+pub fn xdp_result(ret: u32, out: &[u8], len: usize) -> u32 {
+    let marked = out.len() == len + 4
+        && fw_common::answer::mark_answer(u32::from_ne_bytes([out[0], out[1], out[2], out[3]]))
+            .is_some();
+    if ret == XDP_PASS && marked {
+        XDP_REJECT
+    } else {
+        ret
+    }
+}
 /// TC "no opinion" (TCX_NEXT), fw's pass on egress.
 pub const TC_PASS: i32 = -1;
 /// TC_ACT_SHOT.
@@ -245,14 +261,20 @@ impl Rig {
             // rx_queue_index, egress_ifindex (data_end must be the length).
             let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
             let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            let mut out = vec![0u8; frame.len() + 256];
             let opts = TestRunOptions {
                 data_in: Some(&frame),
+                data_out: Some(&mut out),
                 ctx_in: Some(&ctx),
                 repeat,
                 ..TestRunOptions::new()
             };
             let r = xdp.test_run(opts).expect("xdp test run");
-            (r.return_value, r.duration.as_nanos() as f64)
+            out.truncate(r.data_size_out as usize);
+            (
+                xdp_result(r.return_value, &out, frame.len()),
+                r.duration.as_nanos() as f64,
+            )
         })
     }
 
@@ -262,11 +284,7 @@ impl Rig {
     /// When the test run fails.
     #[must_use]
     pub fn xdp(&self, frame: &[u8]) -> u32 {
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            ..TestRunOptions::new()
-        };
-        self.xdp.test_run(opts).expect("xdp test run").return_value
+        self.xdp_out(frame).0
     }
 
     /// Runs the XDP program once on `frame`; its return value and the frame
@@ -276,7 +294,8 @@ impl Rig {
     /// When the test run fails.
     #[must_use]
     pub fn xdp_out(&self, frame: &[u8]) -> (u32, Vec<u8>) {
-        run_out(&self.xdp, frame)
+        let (r, out) = run_out(&self.xdp, frame);
+        (xdp_result(r, &out, frame.len()), out)
     }
 
     /// Runs the TC egress program once on `frame`.
@@ -328,7 +347,7 @@ impl Rig {
             Direction::In => match self.xdp(frame) {
                 XDP_PASS => Verdict::Pass,
                 // A `reject` answered on the wire: the packet itself is dropped.
-                XDP_DROP | XDP_TX => Verdict::Drop,
+                XDP_DROP | XDP_REJECT => Verdict::Drop,
                 other => panic!("unexpected XDP return {other}"),
             },
             Direction::Out => match self.tc(frame) {
@@ -341,7 +360,7 @@ impl Rig {
                 let ifin = self.router.as_ref().expect("a rig with_router").ifin;
                 match self.xdp_on(ifin, frame) {
                     XDP_PASS => Verdict::Pass,
-                    XDP_DROP | XDP_TX => Verdict::Drop,
+                    XDP_DROP | XDP_REJECT => Verdict::Drop,
                     other => panic!("unexpected XDP return {other}"),
                 }
             }

@@ -374,7 +374,7 @@ fn limit_refuses_the_sixth_new_connection_from_a_source() {
         let (ret, _) = rig.xdp_out(&syn(peer, 5).bytes());
         assert_eq!(
             ret,
-            fw_tests::rig::XDP_TX,
+            fw_tests::rig::XDP_REJECT,
             "{host}: the 6th is refused with a RST"
         );
         assert_eq!(

@@ -691,14 +691,24 @@ fn a_deny_stops_a_port_published_through_dnat() {
 }
 
 /// `reject` answers on the wire: a client's connection to a rejected port
-/// is refused at once (a RST from the XDP program), where a `deny` leaves
-/// it to time out. IPv4 and IPv6. `limit` refuses the sixth connection.
+/// is refused at once (a RST), where a `deny` leaves it to time out. IPv4
+/// and IPv6. `limit` refuses the sixth connection. On a plain veth pair,
+/// the way containers and labs are joined.
 #[test]
-fn reject_refuses_connections_on_the_wire() {
-    let pair = Pair::new("rej");
-    // The client's veth runs an XDP program (XDP_PASS) so that it receives
-    // frames fw's XDP program sends back on its peer.
-    let link = fw_tests::empty::EmptyXdp::pass_on(&pair.client, c"cl0");
+fn reject_refuses_connections_on_a_plain_veth() {
+    reject_refuses("rej", false);
+}
+
+/// The same with an XDP program on the client's veth (which changes how a
+/// veth delivers frames: with NAPI).
+#[test]
+fn reject_refuses_connections_with_an_xdp_peer() {
+    reject_refuses("rjx", true);
+}
+
+fn reject_refuses(prefix: &str, xdp_peer: bool) {
+    let pair = Pair::new(prefix);
+    let link = xdp_peer.then(|| fw_tests::empty::EmptyXdp::pass_on(&pair.client, c"cl0"));
     let fw = FwCtl::new(&pair.host, Launch::Nsenter);
     let _tcp = tcp_listeners(&pair.host, &[2222, 2223]);
     fw.ok(&["reject", "2222/tcp"]);
@@ -1046,4 +1056,62 @@ fn reject_out_refuses_the_hosts_own_connections() {
             );
         }
     }
+}
+
+/// Sends one datagram from the host to `to` on a connected UDP socket and
+/// then waits briefly for an error the network reports (ICMP): the error
+/// of `send`, else of a short `recv`, else Ok.
+fn host_udp_send(pair: &Pair, to: SocketAddr) -> std::io::Result<()> {
+    pair.host.run(move || {
+        let any: SocketAddr = if to.is_ipv4() {
+            "0.0.0.0:0".parse().unwrap()
+        } else {
+            "[::]:0".parse().unwrap()
+        };
+        let s = std::net::UdpSocket::bind(any)?;
+        s.connect(to)?;
+        s.send(b"datagram")?;
+        s.set_read_timeout(Some(std::time::Duration::from_millis(300)))?;
+        let mut buf = [0u8; 64];
+        match s.recv(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(e),
+            _ => Ok(()),
+        }
+    })
+}
+
+/// As ufw's: a datagram the host sends that an out rule or the outgoing
+/// policy denies or rejects fails at once with EPERM ("Operation not
+/// permitted"), and the rest goes out. IPv4 and IPv6; the drop is counted once, under its
+/// rule.
+#[test]
+fn denied_local_sends_fail_with_eperm() {
+    let pair = Pair::new("eperm");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let _sink = udp_sockets(&pair.client, &[5002]);
+    fw.ok(&["deny", "out", "5000/udp"]);
+    fw.ok(&["reject", "out", "5001/udp"]);
+    fw.ok(&["enable"]);
+    for client in [CLIENT4, "2001:db8:1::2"] {
+        let e = host_udp_send(&pair, at(client, 5000)).expect_err("denied");
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{client}: {e}");
+        // As ufw's REJECT in OUTPUT: the datagram is dropped, EPERM too.
+        let e = host_udp_send(&pair, at(client, 5001)).expect_err("rejected");
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{client}: {e}");
+        host_udp_send(&pair, at(client, 5002)).expect("allowed");
+    }
+    let stats = fw.ok(&["stats"]);
+    let denied: Vec<&str> = stats
+        .lines()
+        .filter(|l| l.contains("deny out proto udp from any to any port 5000"))
+        .map(|l| l.split_whitespace().nth(2).unwrap_or("?"))
+        .collect();
+    assert_eq!(denied, ["1", "1"], "{stats}");
+    // The outgoing policy too; the host's own flows still pass.
+    fw.ok(&["default", "deny", "outgoing"]);
+    let e = host_udp_send(&pair, at(CLIENT4, 5002)).expect_err("policy");
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM));
+    fw.ok(&["allow", "out", "5002/udp"]);
+    host_udp_send(&pair, at(CLIENT4, 5002)).expect("allowed again");
+    assert!(fw.reason_packets("policy", "out", "drop") >= 1);
 }

@@ -14,7 +14,10 @@ use std::{
 };
 
 use fw_tests::{
-    fwctl::{Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_delivered, udp_sockets},
+    fwctl::{
+        Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_ask, udp_delivered,
+        udp_sockets,
+    },
     netns::Pair,
     ufw::Ufw,
 };
@@ -43,6 +46,12 @@ enum Probe {
     Udp(&'static str, u16),
     /// One ICMP / ICMPv6 echo request (`ping -c 1`).
     Ping(&'static str),
+    /// One datagram on a connected socket to a closed host port: refused
+    /// (ICMP port-unreachable, from the host or a `reject`) or silent.
+    UdpRefused(&'static str, u16),
+    /// One datagram the *host* sends to the client's address and port
+    /// (a socket listens there): EPERM, refused, delivered or lost.
+    Send(&'static str, u16),
 }
 
 /// What happened to a probe.
@@ -53,6 +62,11 @@ enum Fate {
     Udp(usize),
     /// The echo reply came back.
     Ping(bool),
+    /// The socket's error kind, if any.
+    UdpRefused(Option<std::io::ErrorKind>),
+    /// The host's send: its errno, if it failed or was refused, else
+    /// whether the client got the datagram.
+    Send(Result<bool, i32>),
 }
 
 fn probe_ports(probes: &[Probe]) -> (Vec<u16>, Vec<u16>) {
@@ -62,7 +76,7 @@ fn probe_ports(probes: &[Probe]) -> (Vec<u16>, Vec<u16>) {
         match p {
             Probe::Tcp(_, port) => tcp.push(*port),
             Probe::Udp(_, port) => udp.push(*port),
-            Probe::Ping(_) => {}
+            Probe::Ping(_) | Probe::UdpRefused(..) | Probe::Send(..) => {}
         }
     }
     tcp.sort_unstable();
@@ -95,8 +109,45 @@ fn fates(pair: &Pair, probes: &[Probe]) -> Vec<Fate> {
                 ))
             }
             Probe::Ping(host) => Fate::Ping(ping(&pair.client, host)),
+            Probe::UdpRefused(host, port) => {
+                let ip: IpAddr = host.parse().unwrap();
+                Fate::UdpRefused(
+                    udp_ask(&pair.client, SocketAddr::new(ip, port))
+                        .err()
+                        .filter(|k| *k == std::io::ErrorKind::ConnectionRefused),
+                )
+            }
+            Probe::Send(client, port) => Fate::Send(host_send(pair, client, port)),
         })
         .collect()
+}
+
+/// [`Probe::Send`]: one datagram from the host to `client:port`.
+fn host_send(pair: &Pair, client: &'static str, port: u16) -> Result<bool, i32> {
+    let ip: IpAddr = client.parse().unwrap();
+    let to = SocketAddr::new(ip, port);
+    let sink = udp_sockets(&pair.client, &[port]).remove(0);
+    sink.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("timeout");
+    let sent = pair.host.run(move || {
+        let any = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let s = std::net::UdpSocket::bind(any).expect("udp");
+        s.connect(to).expect("connect");
+        s.send(b"probe")
+            .map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+        s.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .expect("timeout");
+        let mut buf = [0u8; 16];
+        match s.recv(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err(e.raw_os_error().unwrap_or(-1))
+            }
+            _ => Ok(()),
+        }
+    });
+    sent?;
+    let mut buf = [0u8; 16];
+    Ok(sink.recv(&mut buf).is_ok())
 }
 
 /// Splits a command line like a shell would for these scripts: on spaces,
@@ -277,6 +328,42 @@ fn compare(name: &str, script: &[&str], probes: &[Probe], t: &mut Tally) {
 }
 
 type Scenario = (&'static str, &'static [&'static str], &'static [Probe]);
+
+/// ufw's add / insert / prepend / delete decisions (backend set_rule):
+/// exact duplicates, the same tuple with another action, logging or
+/// comment, IPv4-only, IPv6-only and both-family rules, deletes with and
+/// without the comment. Run inactive and active (the wording differs).
+const EDIT_TABLE: &[&str] = &[
+    "allow 80",
+    "allow 80",
+    "deny 80",
+    "deny 80 comment 'web'",
+    "deny 80 comment 'web'",
+    "insert 1 allow 80",
+    "insert 2 deny 80 comment 'web'",
+    "prepend deny from 192.0.2.9",
+    "prepend deny from 192.0.2.9",
+    "prepend allow from 192.0.2.9",
+    "allow from 192.0.2.9",
+    "deny from 2001:db8::9",
+    "prepend deny from 2001:db8::9",
+    "prepend deny from 2001:db8::10",
+    "insert 1 allow 22/tcp",
+    "insert 1 allow 23/tcp",
+    "allow log 22/tcp",
+    "allow 22/tcp",
+    "insert 2 allow log-all 22/tcp",
+    "insert 4 deny from 2001:db8::11",
+    "insert 8 allow 2222/tcp",
+    "show added",
+    "delete deny 80 comment 'other'",
+    "delete allow 80",
+    "delete deny log 80",
+    "delete allow log 22/tcp",
+    "delete deny 80",
+    "delete deny from 2001:db8::12",
+    "show added",
+];
 
 const SCENARIOS: &[Scenario] = &[
     (
@@ -701,6 +788,52 @@ const SCENARIOS: &[Scenario] = &[
         ],
     ),
     (
+        "reject and limit on the wire, the host's denied sends",
+        &[
+            "--force enable",
+            "reject 2222/tcp",
+            "reject 514/udp",
+            "limit 2224/tcp",
+            "deny out 5000/udp",
+            "reject out 5001/udp",
+        ],
+        &[
+            Probe::Tcp("192.0.2.1", 2222),
+            Probe::Tcp("2001:db8:1::1", 2222),
+            Probe::UdpRefused("192.0.2.1", 514),
+            Probe::UdpRefused("2001:db8:1::1", 514),
+            Probe::UdpRefused("192.0.2.1", 515),
+            Probe::Tcp("192.0.2.1", 2224),
+            Probe::Tcp("192.0.2.1", 2224),
+            Probe::Tcp("192.0.2.1", 2224),
+            Probe::Tcp("192.0.2.1", 2224),
+            Probe::Tcp("192.0.2.1", 2224),
+            Probe::Tcp("192.0.2.1", 2224),
+            Probe::Send("192.0.2.2", 5000),
+            Probe::Send("2001:db8:1::2", 5000),
+            Probe::Send("192.0.2.2", 5001),
+            Probe::Send("2001:db8:1::2", 5001),
+            Probe::Send("192.0.2.2", 5002),
+        ],
+    ),
+    (
+        "default reject incoming, default deny outgoing",
+        &[
+            "--force enable",
+            "default reject incoming",
+            "default deny outgoing",
+            "allow out 5002/udp",
+        ],
+        &[
+            Probe::Tcp("192.0.2.1", 2225),
+            Probe::Tcp("2001:db8:1::1", 2225),
+            Probe::UdpRefused("192.0.2.1", 516),
+            Probe::Send("192.0.2.2", 5003),
+            Probe::Send("2001:db8:1::2", 5003),
+            Probe::Send("192.0.2.2", 5002),
+        ],
+    ),
+    (
         "logging levels",
         &[
             "--force enable",
@@ -762,6 +895,22 @@ fn fw_ctl_prints_and_enforces_what_ufw_does() {
     for (name, script, probes) in SCENARIOS {
         compare(name, script, probes, &mut t);
     }
+    compare("edit decisions, inactive", EDIT_TABLE, &[], &mut t);
+    let mut active = vec!["--force enable"];
+    active.extend_from_slice(EDIT_TABLE);
+    active.push("status numbered");
+    compare(
+        "edit decisions, active",
+        &active,
+        &[
+            Probe::Tcp("192.0.2.1", 80),
+            Probe::Tcp("2001:db8:1::1", 80),
+            Probe::Tcp("192.0.2.1", 22),
+            Probe::Tcp("2001:db8:1::1", 22),
+            Probe::Tcp("192.0.2.1", 2222),
+        ],
+        &mut t,
+    );
     for (f, b) in host_files.iter().zip(&before) {
         assert_eq!(
             &std::fs::read(f).expect("host ufw file"),
@@ -924,18 +1073,7 @@ fn enable_and_reset_over_ssh_ask_first() {
 fn route_rules_forward_what_ufws_do() {
     use fw_tests::netns::Routed as R;
     let (ul, fl) = (R::new("ru"), R::new("rf"));
-    // A veth delivers what fw's XDP program sends back (a `reject`'s
-    // answer) only when the peer runs an XDP program: A and B run one that
-    // passes everything, in both labs alike.
-    let _xdp: Vec<_> = [&ul, &fl]
-        .iter()
-        .flat_map(|lab| {
-            [
-                fw_tests::empty::EmptyXdp::pass_on(&lab.left.client, c"cl0"),
-                fw_tests::empty::EmptyXdp::pass_on(&lab.far, c"sv0"),
-            ]
-        })
-        .collect();
+    // Plain veth pairs: nothing on A's or B's side.
     let ufw = Ufw::new(&ul.left.host);
     let fw = FwCtl::new(&fl.left.host, Launch::Nsenter);
     #[derive(Clone, Copy, Debug)]
@@ -988,6 +1126,12 @@ fn route_rules_forward_what_ufws_do() {
                         ))
                     }
                     Probe::Ping(h) => Fate::Ping(ping(from, h)),
+                    Probe::UdpRefused(h, port) => Fate::UdpRefused(
+                        udp_ask(from, SocketAddr::new(h.parse().unwrap(), port))
+                            .err()
+                            .filter(|k| *k == std::io::ErrorKind::ConnectionRefused),
+                    ),
+                    Probe::Send(..) => unreachable!("no host sends through a router"),
                 }
             })
             .collect()

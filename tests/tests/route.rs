@@ -10,7 +10,7 @@ use fw_common::{Direction, Reason, Verdict};
 use fw_ctl::rule::{Action, compile::Defaults};
 use fw_tests::{
     packet::{L4, Pkt},
-    rig::{Rig, TC_DROP, TC_PASS, XDP_DROP, XDP_PASS, XDP_TX, rules},
+    rig::{Rig, TC_DROP, TC_PASS, XDP_DROP, XDP_PASS, XDP_REJECT, rules},
 };
 
 /// Per family: (a host on fwin0's side, the router's own fwin0 address, a
@@ -32,7 +32,7 @@ fn defaults(routed: Action) -> Defaults {
 fn on(rig: &Rig, ifindex: u32, p: &Pkt) -> Verdict {
     match rig.xdp_on(ifindex, &p.bytes()) {
         XDP_PASS => Verdict::Pass,
-        XDP_DROP | XDP_TX => Verdict::Drop,
+        XDP_DROP | XDP_REJECT => Verdict::Drop,
         other => panic!("unexpected XDP return {other}"),
     }
 }
@@ -91,7 +91,7 @@ fn route_rules_decide_forwarded_packets_and_input_rules_do_not() {
             "input rule, forwarded"
         );
         // A route reject answers on the wire.
-        assert_eq!(rig.xdp_on(ifin, &tcp(8080).bytes()), XDP_TX, "{b}:8080");
+        assert_eq!(rig.xdp_on(ifin, &tcp(8080).bytes()), XDP_REJECT, "{b}:8080");
         // `in on fwin0`: the same packet coming in on fwout0 (routed back
         // out of fwout0) is not matched.
         assert_eq!(on(&rig, ifout, &tcp(80)), Verdict::Drop, "in on fwout0");

@@ -92,5 +92,35 @@ fn test(extra: &[String]) -> Result<()> {
     let mut c = cargo();
     c.args(["test", "--workspace", "--no-fail-fast"])
         .args(extra);
-    run(&mut c)
+    let r = run(&mut c);
+    remove_test_cgroups();
+    r
+}
+
+/// Removes the (by now empty) cgroups the test processes made for fw's
+/// cgroup program (`fw_tests::cgroup`); a test binary removes its
+/// predecessors', this the last one's.
+fn remove_test_cgroups() {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    for l in info.lines() {
+        let Some((pre, post)) = l.split_once(" - ") else {
+            continue;
+        };
+        if post.split_whitespace().next() != Some("cgroup2") {
+            continue;
+        }
+        let Some(root) = pre.split_whitespace().nth(4) else {
+            continue;
+        };
+        let Ok(rd) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("fw-test-cg-") {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
 }

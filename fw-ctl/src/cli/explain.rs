@@ -181,12 +181,22 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
                 let xdp = Xdp::from_pin(pins.prog(PROG_XDP), XdpAttachType::Interface)?;
                 let md: [u32; 6] = [0, bytes.len() as u32, 0, ifindex, 0, 0];
                 let md: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+                let mut out = vec![0u8; bytes.len() + 64];
                 let opts = TestRunOptions {
                     data_in: Some(&bytes),
+                    data_out: Some(&mut out),
                     ctx_in: (ifindex > 1).then_some(&md[..]),
                     ..TestRunOptions::new()
                 };
-                if xdp.test_run(opts)?.return_value == 2 {
+                let r = xdp.test_run(opts)?;
+                // A reject passes with fw's mark in front of the frame, for
+                // TC ingress to answer (fw_common::answer).
+                let marked = r.data_size_out as usize == bytes.len() + 4
+                    && fw_common::answer::mark_answer(u32::from_ne_bytes([
+                        out[0], out[1], out[2], out[3],
+                    ]))
+                    .is_some();
+                if r.return_value == 2 && !marked {
                     Verdict::Pass
                 } else {
                     Verdict::Drop

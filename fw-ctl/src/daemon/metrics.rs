@@ -332,7 +332,12 @@ fn programs(reg: &Registry, pins: &Pins) -> Result<()> {
         &["program"],
     )?;
     reg.register(Box::new(secs.clone()))?;
-    for name in [maps::PROG_XDP, maps::PROG_TC_EGRESS] {
+    for name in [
+        maps::PROG_XDP,
+        maps::PROG_TC_EGRESS,
+        maps::PROG_TC_INGRESS,
+        maps::PROG_CGROUP_EGRESS,
+    ] {
         let path = pins.prog(name);
         if !Path::new(&path).exists() {
             continue;

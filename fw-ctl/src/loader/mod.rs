@@ -21,16 +21,16 @@ use std::{
 use aya::{
     EbpfLoader,
     maps::{Array, ArrayOfMaps, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues},
-    programs::{ProgramError, SchedClassifier, Xdp},
+    programs::{CgroupSkb, ProgramError, SchedClassifier, Xdp},
     util::nr_cpus,
 };
 use fw_common::{
     Direction, Reason, Verdict,
     abi::{ABI_VERSION, MAGIC},
-    config::{CONFIG_CONNTRACK, Config},
+    config::{CONFIG_CONNTRACK, CONFIG_LOCAL_EPERM, Config},
     conntrack::{CtEntry, CtKey, CtPending, DEFAULT_TIMEOUTS},
     limit::{DEFAULT_HITS, DEFAULT_WINDOW_S, LIMIT_SLOTS, LimitEntry, LimitKey},
-    maps::{self as names, PROG_TC_EGRESS, PROG_XDP},
+    maps::{self as names, PROG_CGROUP_EGRESS, PROG_TC_EGRESS, PROG_TC_INGRESS, PROG_XDP},
     rules::{
         ENTRY_MAP_FLAGS, EntryV6, Filter, KeyV4, KeyV6, MAX_ENTRIES, RuleEntry, RulesetHeader,
     },
@@ -81,6 +81,15 @@ pub enum LoaderError {
     /// Pin directory problems.
     #[error(transparent)]
     PinDir(#[from] pins::PinDirError),
+    /// The cgroup for the cgroup egress program cannot be opened.
+    #[error("cannot open the cgroup {path}")]
+    Cgroup {
+        /// The cgroup's directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// Removing pins failed.
     #[error("cannot remove {path}")]
     Remove {
@@ -211,10 +220,16 @@ impl Dataplane {
             p.load().map_err(prog_err(PROG_XDP))?;
             pin_prog(p.pin(pins.prog(PROG_XDP)), pins.prog(PROG_XDP))?;
         }
+        for name in [PROG_TC_EGRESS, PROG_TC_INGRESS] {
+            let p: &mut SchedClassifier = program(&mut ebpf, name)?;
+            p.load().map_err(prog_err(name))?;
+            pin_prog(p.pin(pins.prog(name)), pins.prog(name))?;
+        }
         {
-            let p: &mut SchedClassifier = program(&mut ebpf, PROG_TC_EGRESS)?;
-            p.load().map_err(prog_err(PROG_TC_EGRESS))?;
-            pin_prog(p.pin(pins.prog(PROG_TC_EGRESS)), pins.prog(PROG_TC_EGRESS))?;
+            let name = PROG_CGROUP_EGRESS;
+            let p: &mut CgroupSkb = program(&mut ebpf, name)?;
+            p.load().map_err(prog_err(name))?;
+            pin_prog(p.pin(pins.prog(name)), pins.prog(name))?;
         }
         let mut cfg: Array<&mut MapData, Config> = Array::try_from(
             ebpf.map_mut(names::CONFIG)
@@ -462,6 +477,28 @@ impl Dataplane {
     pub fn set_conntrack(&mut self, on: bool) -> Result<(), LoaderError> {
         let t = self.config()?.ct_timeout_s;
         self.set_tracking(on, t)
+    }
+
+    /// Whether the cgroup egress program may refuse the host's denied
+    /// sends (`fw_common::config::CONFIG_LOCAL_EPERM`: when every
+    /// interface is protected).
+    ///
+    /// # Errors
+    /// When `CONFIG` cannot be read or written.
+    pub fn set_local_eperm(&mut self, on: bool) -> Result<(), LoaderError> {
+        let mut c = self.config()?;
+        let flags = if on {
+            c.flags | CONFIG_LOCAL_EPERM
+        } else {
+            c.flags & !CONFIG_LOCAL_EPERM
+        };
+        if flags == c.flags {
+            return Ok(());
+        }
+        c.flags = flags;
+        self.config
+            .set(0, c, 0)
+            .map_err(map_err(names::CONFIG, "write"))
     }
 
     /// Stateful mode on or off and the flows' idle timeouts (seconds per

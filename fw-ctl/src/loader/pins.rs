@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! PIN_DIR/v{ABI_VERSION}/maps/{CONFIG,RULESET,RULES_V4,RULES_V6,STATS,RULE_STATS}
-//! PIN_DIR/v{ABI_VERSION}/progs/{fw_xdp,fw_tc_egress}
-//! PIN_DIR/v{ABI_VERSION}/links/{xdp,tcx}-IFNAME
+//! PIN_DIR/v{ABI_VERSION}/progs/{fw_xdp,fw_tc_egress,fw_tc_ingress}
+//! PIN_DIR/v{ABI_VERSION}/links/{tci,xdp,tcx}-IFNAME (TC ingress, XDP, TC egress)
 //! ```
 //! `ip netns exec` runs commands in a private mount namespace with a fresh
 //! `/sys`, where bpffs is not mounted. The host's bpffs is then reached
@@ -79,8 +79,24 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 /// The host's `/sys/fs/bpf` as seen through the nearest ancestor process in
-/// another mount namespace that has bpffs there.
+/// another mount namespace that has bpffs there (callers know this
+/// process's own has none).
 fn ancestor_bpffs() -> Option<PathBuf> {
+    through_ancestors(|root, _| {
+        let p = root.join(SYS_BPF.trim_start_matches('/'));
+        is_bpffs(&p).then_some(p)
+    })
+}
+
+/// `find` of this process's view, else of the nearest ancestor in another
+/// mount namespace, seen through its `/proc/PID/root` (`ip netns exec`
+/// gives its command a fresh `/sys`, without the host's cgroups or bpffs).
+/// `find` gets the root to look under ("/" or `/proc/PID/root`) and the
+/// process id (`self` or a number).
+pub fn through_ancestors(find: impl Fn(&Path, &str) -> Option<PathBuf>) -> Option<PathBuf> {
+    if let Some(p) = find(Path::new("/"), "self") {
+        return Some(p);
+    }
     let own = mnt_ns("self");
     let mut pid = std::os::unix::process::parent_id();
     for _ in 0..64 {
@@ -88,8 +104,8 @@ fn ancestor_bpffs() -> Option<PathBuf> {
             break;
         }
         if mnt_ns(&pid.to_string()) != own {
-            let p = PathBuf::from(format!("/proc/{pid}/root{SYS_BPF}"));
-            if is_bpffs(&p) {
+            let root = PathBuf::from(format!("/proc/{pid}/root"));
+            if let Some(p) = find(&root, &pid.to_string()) {
                 return Some(p);
             }
         }
@@ -186,7 +202,7 @@ impl Pins {
         self.root.join("links")
     }
 
-    /// A link's pin: `kind` is `xdp` or `tcx`.
+    /// A link's pin: `kind` is one of `attach::LINK_KINDS`.
     #[must_use]
     pub fn link(&self, kind: &str, ifname: &str) -> PathBuf {
         self.links_dir().join(format!("{kind}-{ifname}"))

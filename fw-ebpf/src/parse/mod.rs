@@ -53,6 +53,17 @@ pub(crate) unsafe fn word_at(addr: usize) -> u32 {
     unsafe { core::ptr::read_unaligned(addr as *const u32) }
 }
 
+/// Parses an IP packet without a link header (a cgroup hook's view),
+/// `ethertype` saying which IP it is: `Pass` for anything else.
+#[inline(always)]
+pub fn parse_l3(start: usize, end: usize, ethertype: u16) -> Parsed {
+    match ethertype {
+        eth::ETH_P_IP => ipv4::parse(start, end, 0),
+        eth::ETH_P_IPV6 => ipv6::parse(start, end, 0),
+        _ => Parsed::Pass(Reason::NonIp),
+    }
+}
+
 /// Parses the frame between `start` and `end`.
 #[inline(always)]
 pub fn parse(start: usize, end: usize) -> Parsed {
