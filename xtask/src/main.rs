@@ -75,7 +75,7 @@ fn build() -> Result<()> {
 fn bench(extra: &[String]) -> Result<()> {
     // The flood runs the fw-ctl binary beside fw-bench.
     run(cargo().args(["build", "--release", "-p", "fw-ctl", "--bin", "fw-ctl"]))?;
-    run(cargo()
+    let r = run(cargo()
         .args([
             "run",
             "--release",
@@ -85,7 +85,9 @@ fn bench(extra: &[String]) -> Result<()> {
             "fw-bench",
             "--",
         ])
-        .args(extra))
+        .args(extra));
+    remove_test_cgroups();
+    r
 }
 
 fn test(extra: &[String]) -> Result<()> {
@@ -99,7 +101,7 @@ fn test(extra: &[String]) -> Result<()> {
 
 /// Removes the (by now empty) cgroups the test processes made for fw's
 /// cgroup program (`fw_tests::cgroup`); a test binary removes its
-/// predecessors', this the last one's.
+/// predecessors', this the last one's (and the bench's).
 fn remove_test_cgroups() {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
