@@ -919,12 +919,13 @@ fn add(
     let edited = edit_rules(ctx, &old, &rules, edit::Op::Add(position))?;
     st.rules = edited.rules;
     let messages = edited.messages;
+    if let Some(e) = edited.error {
+        // ufw keeps the IPv4 half it already wrote; a refused command
+        // here changes nothing (README, differences).
+        bail!(UserError(e.to_string()));
+    }
     if edited.changed {
         install(ctx, &dir, &old, &st)?;
-    }
-    if let Some(e) = edited.error {
-        // As ufw: the IPv4 half stays; the command fails.
-        bail!(UserError(e.to_string()));
     }
     for n in notes {
         // ufw writes its warnings to stderr.

@@ -1,8 +1,9 @@
 //! An XDP program that only returns XDP_PASS (two instructions), loaded
 //! with a raw `bpf(BPF_PROG_LOAD)`: the baseline of the benchmark (timed
 //! with `bpf(BPF_PROG_TEST_RUN)` exactly like the filter, so the difference
-//! between the two is the filter's own cost), and what a test client's veth
-//! runs so that it receives frames fw sends back with XDP_TX.
+//! between the two is the filter's own cost), the flood bench's no-filter
+//! receiver, and the XDP program of the one reject test with an XDP peer
+//! (a veth with an XDP program delivers frames differently: with NAPI).
 
 use std::{
     io,
@@ -125,8 +126,6 @@ impl EmptyXdp {
 
     /// Attaches the program to interface `ifindex` of the calling thread's
     /// network namespace (native XDP) until the returned link is dropped.
-    /// A veth delivers what its peer's XDP program sends back (XDP_TX)
-    /// only when it runs an XDP program itself (or has NAPI on).
     ///
     /// # Errors
     /// When the kernel refuses the link.

@@ -331,6 +331,31 @@ pub fn udp_ask(ns: &Netns, to: SocketAddr) -> Result<usize, ErrorKind> {
     })
 }
 
+/// One datagram from `ns` to `to` on a connected UDP socket, then a short
+/// wait for an error the network reports (ICMP): the error of `send`, else
+/// "connection refused" from a short `recv`, else Ok.
+///
+/// # Errors
+/// The send's error, or the refusal.
+///
+/// # Panics
+/// When the socket cannot be made.
+pub fn udp_send(ns: &Netns, to: SocketAddr) -> std::io::Result<()> {
+    ns.run(move || {
+        let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let s = UdpSocket::bind(bind).expect("udp");
+        s.connect(to).expect("connect");
+        s.send(b"datagram")?;
+        s.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        match s.recv(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => Err(e),
+            _ => Ok(()),
+        }
+    })
+}
+
 /// One HTTP/1.0 GET of `path` at `addr` from inside `ns`: (status line,
 /// body), or None when nothing answers. Bounded by a 2-second connect and
 /// a 5-second read timeout.

@@ -18,7 +18,7 @@ use fw_common::{
 use fw_ctl::loader::{Dataplane, Pins};
 use fw_tests::{
     fwctl::{
-        Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_ask, udp_delivered,
+        Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_ask, udp_delivered, udp_send,
         udp_sockets,
     },
     netns::Pair,
@@ -1058,28 +1058,6 @@ fn reject_out_refuses_the_hosts_own_connections() {
     }
 }
 
-/// Sends one datagram from the host to `to` on a connected UDP socket and
-/// then waits briefly for an error the network reports (ICMP): the error
-/// of `send`, else of a short `recv`, else Ok.
-fn host_udp_send(pair: &Pair, to: SocketAddr) -> std::io::Result<()> {
-    pair.host.run(move || {
-        let any: SocketAddr = if to.is_ipv4() {
-            "0.0.0.0:0".parse().unwrap()
-        } else {
-            "[::]:0".parse().unwrap()
-        };
-        let s = std::net::UdpSocket::bind(any)?;
-        s.connect(to)?;
-        s.send(b"datagram")?;
-        s.set_read_timeout(Some(std::time::Duration::from_millis(300)))?;
-        let mut buf = [0u8; 64];
-        match s.recv(&mut buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(e),
-            _ => Ok(()),
-        }
-    })
-}
-
 /// As ufw's: a datagram the host sends that an out rule or the outgoing
 /// policy denies or rejects fails at once with EPERM ("Operation not
 /// permitted"), and the rest goes out. IPv4 and IPv6; the drop is counted once, under its
@@ -1093,12 +1071,12 @@ fn denied_local_sends_fail_with_eperm() {
     fw.ok(&["reject", "out", "5001/udp"]);
     fw.ok(&["enable"]);
     for client in [CLIENT4, "2001:db8:1::2"] {
-        let e = host_udp_send(&pair, at(client, 5000)).expect_err("denied");
+        let e = udp_send(&pair.host, at(client, 5000)).expect_err("denied");
         assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{client}: {e}");
         // As ufw's REJECT in OUTPUT: the datagram is dropped, EPERM too.
-        let e = host_udp_send(&pair, at(client, 5001)).expect_err("rejected");
+        let e = udp_send(&pair.host, at(client, 5001)).expect_err("rejected");
         assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{client}: {e}");
-        host_udp_send(&pair, at(client, 5002)).expect("allowed");
+        udp_send(&pair.host, at(client, 5002)).expect("allowed");
     }
     let stats = fw.ok(&["stats"]);
     let denied: Vec<&str> = stats
@@ -1109,9 +1087,9 @@ fn denied_local_sends_fail_with_eperm() {
     assert_eq!(denied, ["1", "1"], "{stats}");
     // The outgoing policy too; the host's own flows still pass.
     fw.ok(&["default", "deny", "outgoing"]);
-    let e = host_udp_send(&pair, at(CLIENT4, 5002)).expect_err("policy");
+    let e = udp_send(&pair.host, at(CLIENT4, 5002)).expect_err("policy");
     assert_eq!(e.raw_os_error(), Some(libc::EPERM));
     fw.ok(&["allow", "out", "5002/udp"]);
-    host_udp_send(&pair, at(CLIENT4, 5002)).expect("allowed again");
+    udp_send(&pair.host, at(CLIENT4, 5002)).expect("allowed again");
     assert!(fw.reason_packets("policy", "out", "drop") >= 1);
 }

@@ -15,7 +15,7 @@ use std::{
 
 use fw_tests::{
     fwctl::{
-        Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_ask, udp_delivered,
+        Connect, FwCtl, Launch, ping, tcp_connect, tcp_listeners, udp_ask, udp_delivered, udp_send,
         udp_sockets,
     },
     netns::Pair,
@@ -129,23 +129,7 @@ fn host_send(pair: &Pair, client: &'static str, port: u16) -> Result<bool, i32> 
     let sink = udp_sockets(&pair.client, &[port]).remove(0);
     sink.set_read_timeout(Some(std::time::Duration::from_millis(500)))
         .expect("timeout");
-    let sent = pair.host.run(move || {
-        let any = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-        let s = std::net::UdpSocket::bind(any).expect("udp");
-        s.connect(to).expect("connect");
-        s.send(b"probe")
-            .map_err(|e| e.raw_os_error().unwrap_or(-1))?;
-        s.set_read_timeout(Some(std::time::Duration::from_millis(300)))
-            .expect("timeout");
-        let mut buf = [0u8; 16];
-        match s.recv(&mut buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                Err(e.raw_os_error().unwrap_or(-1))
-            }
-            _ => Ok(()),
-        }
-    });
-    sent?;
+    udp_send(&pair.host, to).map_err(|e| e.raw_os_error().unwrap_or(-1))?;
     let mut buf = [0u8; 16];
     Ok(sink.recv(&mut buf).is_ok())
 }

@@ -41,8 +41,9 @@ pub struct Mode {
     pub dry_run: bool,
 }
 
-/// A refused edit: ufw's message (it exits 1). Edits of an earlier family
-/// stay done, as ufw writes each family's file on its own.
+/// A refused edit: ufw's message (it exits 1). ufw keeps what it did to
+/// an earlier family (it writes each family's file on its own); callers
+/// here drop the whole edit.
 #[derive(Debug, thiserror::Error)]
 #[error("Invalid position '{0}'")]
 pub struct InvalidPosition(pub usize);
@@ -57,7 +58,8 @@ pub struct Edited {
     /// ufw would write its rules files (the list may be the same: a
     /// `--dry-run` delete of an absent rule).
     pub changed: bool,
-    /// An invalid position met after an earlier family was edited.
+    /// An invalid position met after an earlier family was edited (ufw
+    /// keeps that family's edit; fw's callers refuse the whole command).
     pub error: Option<InvalidPosition>,
 }
 
