@@ -39,13 +39,17 @@ fn top_shows_rates_and_quits_on_q() {
     fw.ok(&["enable", "-i", "fw0"]);
     let tmux = Tmux(format!("fwtest-{}", std::process::id()));
     let done = fw.state.join("top.exit");
+    // The exit code goes to a side file renamed into place: the shell's
+    // `>` creates the file before it writes it, and the wait below must
+    // never read it half-written.
     let script = format!(
-        "nsenter --net={} env FW_STATE_DIR={} FW_PIN_DIR={} {} top --interval 1; echo $? > {}",
+        "nsenter --net={} env FW_STATE_DIR={} FW_PIN_DIR={} {} top --interval 1; \
+         echo $? > {done}.tmp && mv {done}.tmp {done}",
         pair.host.path(),
         fw.state.display(),
         fw.pin_dir().display(),
         binary().display(),
-        done.display()
+        done = done.display()
     );
     let out = tmux.cmd(&[
         "new-session",
