@@ -13,6 +13,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+mod configparser;
+
 use crate::rule::{
     App, PortSet, Proto,
     parse::{AppLookup, Services, parse_ports},
@@ -136,21 +138,39 @@ pub fn parse_spec(spec: &str) -> Result<Vec<(Proto, PortSet)>, ()> {
         .collect()
 }
 
+impl Profile {
+    /// A profile whose `ports=` value is valid, else None.
+    fn new(
+        name: &str,
+        title: &str,
+        description: &str,
+        ports: &str,
+        source: Source,
+    ) -> Option<Self> {
+        let legs = parse_spec(ports).ok()?;
+        Some(Self {
+            name: name.to_owned(),
+            title: title.to_owned(),
+            description: description.to_owned(),
+            ports: ports.split('|').map(|s| s.trim().to_owned()).collect(),
+            legs,
+            source,
+        })
+    }
+}
+
 impl Profiles {
     /// Built-ins, then every directory in `dirs` that exists, in order.
     #[must_use]
     pub fn load(dirs: &[PathBuf], services: &dyn Services) -> Self {
         let mut p = Self::default();
         for (name, title, description, ports) in BUILTIN {
-            p.insert(
-                name,
-                title,
-                description,
-                ports,
-                Source::Builtin,
-                services,
-                false,
-            );
+            // A name in /etc/services is a port to ufw, not a profile.
+            if services.lookup(name).is_none()
+                && let Some(b) = Profile::new(name, title, description, ports, Source::Builtin)
+            {
+                p.by_name.insert((*name).to_owned(), b);
+            }
         }
         for d in dirs {
             p.read_dir(d, services);
@@ -168,6 +188,8 @@ impl Profiles {
     }
 
     fn read_dir(&mut self, dir: &Path, services: &dyn Services) {
+        /// ufw's cap on one file and on all files read (10 MiB).
+        const MAX_SIZE: u64 = 10 * 1024 * 1024;
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
@@ -177,6 +199,7 @@ impl Profiles {
             .filter(|p| p.is_file())
             .collect();
         files.sort();
+        let mut total = 0;
         for f in files {
             let Some(fname) = f.file_name().and_then(|n| n.to_str()) else {
                 continue;
@@ -195,98 +218,117 @@ impl Profiles {
             {
                 continue;
             }
-            let Ok(ini) = ini::Ini::load_from_file_noescape(&f) else {
+            let Ok(meta) = std::fs::metadata(&f) else {
                 self.warnings
-                    .push(format!("WARN: Skipping '{fname}': couldn't process"));
+                    .push(format!("WARN: Skipping '{fname}': couldn't stat"));
                 continue;
             };
-            for (section, props) in &ini {
-                let Some(name) = section else { continue };
-                let get = |k: &str| {
-                    props
-                        .iter()
-                        .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                        .map(|(_, v)| v.trim().to_owned())
-                };
-                let fields = [get("title"), get("description"), get("ports")];
-                if let Some(i) = fields.iter().position(Option::is_none) {
-                    let field = ["title", "description", "ports"][i];
-                    self.warnings.push(format!(
-                        "WARN: Profile '{name}' missing required field '{field}'"
-                    ));
+            if meta.len() > MAX_SIZE {
+                self.warnings
+                    .push(format!("WARN: Skipping '{fname}': too big"));
+                continue;
+            }
+            if total + meta.len() > MAX_SIZE {
+                self.warnings.push(format!(
+                    "WARN: Skipping '{fname}': too many files read already"
+                ));
+                continue;
+            }
+            total += meta.len();
+            // configparser's read() passes over a file it cannot open.
+            let Ok(bytes) = std::fs::read(&f) else {
+                continue;
+            };
+            let sections = match String::from_utf8(bytes)
+                .ok()
+                .map(|text| configparser::parse(&text))
+            {
+                Some(Ok(s)) => s,
+                Some(Err(_)) | None => {
+                    self.warnings
+                        .push(format!("WARN: Skipping '{fname}': couldn't process"));
                     continue;
                 }
-                let [Some(t), Some(d), Some(ports)] = fields else {
-                    continue;
-                };
-                self.insert(
-                    name,
-                    &t,
-                    &d,
-                    &ports,
-                    Source::File(f.clone()),
-                    services,
-                    true,
-                );
+            };
+            for (name, items) in sections {
+                self.insert_file(&name, &items, &f, services);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one profile's fields")]
-    fn insert(
+    /// One section of a file, checked in ufw's order (`get_profiles`,
+    /// then `verify_profile`).
+    fn insert_file(
         &mut self,
         name: &str,
-        title: &str,
-        description: &str,
-        ports: &str,
-        source: Source,
+        items: &[(String, String)],
+        file: &Path,
         services: &dyn Services,
-        warn: bool,
     ) {
-        let mut skip = |w: String| {
-            if warn {
-                self.warnings.push(w);
-            }
-        };
-        if name.len() > 64 {
-            skip(format!("WARN: Skipping '{name}': name too long"));
+        if name.chars().count() > 64 {
+            self.warnings
+                .push(format!("WARN: Skipping '{name}': name too long"));
             return;
         }
         if !valid_name(name) {
-            skip(format!("WARN: Skipping '{name}': invalid name"));
+            self.warnings
+                .push(format!("WARN: Skipping '{name}': invalid name"));
             return;
         }
         if services.lookup(name).is_some() {
-            skip(format!("WARN: Skipping '{name}': also in /etc/services"));
+            self.warnings
+                .push(format!("WARN: Skipping '{name}': also in /etc/services"));
             return;
         }
-        for (field, v) in [
-            ("title", title),
-            ("description", description),
-            ("ports", ports),
-        ] {
-            if v.is_empty() {
-                skip(format!(
-                    "WARN: Profile '{name}' has empty required field '{field}'"
+        for (key, value) in items {
+            if key.chars().count() > 64 {
+                self.warnings
+                    .push(format!("WARN: Skipping '{name}': field too long"));
+                return;
+            }
+            if value.chars().count() > 1024 {
+                self.warnings.push(format!(
+                    "WARN: Skipping '{name}': value too long for '{key}'"
                 ));
                 return;
             }
         }
-        let Ok(legs) = parse_spec(ports) else {
-            skip(format!("WARN: Invalid ports in profile '{name}'"));
-            return;
-        };
-        self.by_name.insert(
-            name.to_owned(),
-            Profile {
-                name: name.to_owned(),
-                title: title.to_owned(),
-                description: description.to_owned(),
-                ports: ports.split('|').map(|s| s.trim().to_owned()).collect(),
-                legs,
-                source,
-            },
-        );
+        if self
+            .by_name
+            .get(name)
+            .is_some_and(|p| matches!(p.source, Source::File(_)))
+        {
+            self.warnings.push(format!(
+                "WARN: Duplicate profile '{name}', using last found"
+            ));
+        }
+        let get = |k: &str| items.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+        let mut fields = [""; 3];
+        for (slot, field) in fields.iter_mut().zip(["title", "description", "ports"]) {
+            match get(field) {
+                None => {
+                    self.warnings.push(verify_warning(&format!(
+                        "Profile '{name}' missing required field '{field}'"
+                    )));
+                    return;
+                }
+                Some(v) if v.is_empty() => {
+                    self.warnings.push(verify_warning(&format!(
+                        "Profile '{name}' has empty required field '{field}'"
+                    )));
+                    return;
+                }
+                Some(v) => *slot = v,
+            }
+        }
+        let [title, description, ports] = fields;
+        if let Some(p) = Profile::new(name, title, description, ports, Source::File(file.into())) {
+            self.by_name.insert(name.to_owned(), p);
+        } else {
+            self.warnings.push(verify_warning(&format!(
+                "Invalid ports in profile '{name}'"
+            )));
+        }
     }
 
     /// The profile called `name`: exact, else case-insensitive (as ufw:
@@ -313,6 +355,43 @@ impl AppLookup for Profiles {
             legs: p.legs.clone(),
         })
     }
+}
+
+/// A warning of ufw's `verify_profile`, as ufw prints it: `warn(e)` of a
+/// `UFWError`, whose `str()` is Python's `repr()` of the message, so
+/// `WARN: "Invalid ports in profile 'X'"`.
+fn verify_warning(msg: &str) -> String {
+    format!("WARN: {}", py_repr(msg))
+}
+
+/// Python's `repr()` of a `str`: single quotes, or double quotes when
+/// the text has a single quote and no double quote; backslashes, the
+/// quote in use and control characters escaped.
+fn py_repr(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
 }
 
 #[cfg(test)]
@@ -356,10 +435,18 @@ mod tests {
         assert_eq!(
             p.warnings,
             [
-                "WARN: Profile 'Broken' missing required field 'ports'",
+                "WARN: \"Profile 'Broken' missing required field 'ports'\"",
                 "WARN: Skipping 'ssh': also in /etc/services"
             ]
         );
+    }
+
+    #[test]
+    fn warnings_quoted_as_python_repr() {
+        assert_eq!(py_repr("a 'b'"), "\"a 'b'\"");
+        assert_eq!(py_repr("plain"), "'plain'");
+        assert_eq!(py_repr("it's \"x\""), "'it\\'s \"x\"'");
+        assert_eq!(py_repr("t\tn\n\\"), "'t\\tn\\n\\\\'");
     }
 
     #[test]

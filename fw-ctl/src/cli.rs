@@ -23,7 +23,7 @@ use crate::{
         compile::compile,
         display::{action_word, canonical, command_text, status_row},
         edit,
-        parse::{ParseError, Services as _, ServicesDb, parse_rule_with},
+        parse::{AppLookup, Edit, ParseError, ServicesDb, parse_command_rule},
     },
     state::{LogLevel, State, StateDir, render_rules},
 };
@@ -34,6 +34,7 @@ mod import;
 mod report;
 mod top;
 pub mod usage;
+pub mod words;
 
 /// A user error: printed as `ERROR: ...`, exit status 1, nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -130,13 +131,15 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// Add a reject rule (enforced as deny until the stateful data plane).
+    /// Add a reject rule (ufw grammar): matching packets are dropped and
+    /// answered (TCP RST, ICMP/ICMPv6 port unreachable).
     Reject {
         /// The rule.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// Add a limit rule (enforced as deny until the stateful data plane).
+    /// Add a limit rule (ufw grammar): a source's 6th new connection
+    /// within 30 seconds is dropped and answered as reject.
     Limit {
         /// The rule.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -167,8 +170,8 @@ pub enum Cmd {
         level: Option<String>,
     },
     /// A rule for forwarded traffic: `route [delete] [insert N|prepend]
-    /// ACTION [in on IF] [out on IF] ...` (stored and shown; enforced with
-    /// the stateful data plane).
+    /// ACTION [in on IF] [out on IF] ...` (forwarded packets, decided by
+    /// route rules, then `default ... routed`).
     Route {
         /// The rule.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -296,17 +299,36 @@ struct Ctx {
     pin_dir: PathBuf,
     force: bool,
     dry_run: bool,
+    /// The application profiles, read once.
+    profiles: std::cell::OnceCell<Profiles>,
+    /// Whether their warnings were printed.
+    warned: std::cell::Cell<bool>,
 }
 
 impl Ctx {
     /// The application profiles (ufw's dir, then the state dir's), with
     /// ufw's warnings about bad profiles printed.
-    fn profiles(&self) -> Profiles {
-        let p = Profiles::load(&Profiles::dirs(&self.state_dir), &ServicesDb::system());
-        for w in &p.warnings {
-            eprintln!("{w}");
+    fn profiles(&self) -> &Profiles {
+        self.warn_profiles();
+        self.profiles_quiet()
+    }
+
+    /// The application profiles, their warnings not (yet) printed.
+    fn profiles_quiet(&self) -> &Profiles {
+        self.profiles
+            .get_or_init(|| Profiles::load(&Profiles::dirs(&self.state_dir), &ServicesDb::system()))
+    }
+
+    /// ufw's warnings about bad profiles, once: ufw reads the profiles
+    /// when it sets up its frontend, after parsing the command line, so
+    /// every command that parsed (all but `help` and `version`) prints
+    /// them before anything else.
+    fn warn_profiles(&self) {
+        if !self.warned.replace(true) {
+            for w in &self.profiles_quiet().warnings {
+                eprintln!("{w}");
+            }
         }
-        p
     }
 }
 
@@ -321,6 +343,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         pin_dir: cli.pin_dir.unwrap_or_else(|| ns.default_pin_dir()),
         force: cli.force,
         dry_run: cli.dry_run,
+        profiles: std::cell::OnceCell::new(),
+        warned: std::cell::Cell::new(false),
     };
     match cli.cmd {
         Cmd::Enable { interfaces } => enable(&ctx, &interfaces),
@@ -404,15 +428,25 @@ pub fn run(cli: Cli) -> Result<u8> {
 
 /// `route ...`: `route delete NUM` is refused as ufw does.
 fn route(ctx: &Ctx, args: &[String]) -> Result<u8> {
+    // ufw first finds the command (its word in any case), then looks for
+    // `delete NUM` anywhere in a route command.
+    const COMMANDS: &[&str] = &[
+        "allow", "limit", "deny", "reject", "insert", "delete", "prepend",
+    ];
+    match args.first() {
+        Some(w) if COMMANDS.contains(&w.to_lowercase().as_str()) => {}
+        w => return syntax(w.map(String::as_str)),
+    }
+    if let Some(k) = args.iter().position(|w| w == "delete")
+        && args.get(k + 1).is_some_and(|w| w.parse::<i64>().is_ok())
+    {
+        bail!(UserError(
+            "'route delete NUM' unsupported. Use 'delete NUM' instead.".into()
+        ));
+    }
+    crate::rule::parse::check_route_clause(args).map_err(parse_error)?;
     match args.first().map(String::as_str) {
-        Some("delete") => {
-            if args.get(1).is_some_and(|w| w.parse::<i64>().is_ok()) {
-                bail!(UserError(
-                    "'route delete NUM' unsupported. Use 'delete NUM' instead.".into()
-                ));
-            }
-            delete(ctx, &args[1..], true)
-        }
+        Some("delete") => delete(ctx, &args[1..], true),
         Some("insert") => insert(ctx, &args[1..], true),
         Some("prepend") => prepend(ctx, &args[1..], true),
         Some(a) => add(ctx, parse_action(a)?, &args[1..], None, true),
@@ -544,6 +578,7 @@ fn under_ssh() -> bool {
 }
 
 fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
+    ctx.warn_profiles();
     // As ufw: over SSH, ask first (unless --force).
     if !ctx.force && under_ssh() && !confirm("Command may disrupt existing ssh connections. ")? {
         return Ok(0);
@@ -560,6 +595,7 @@ fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
 /// `reload`: applies the state to the kernel again (rules, defaults,
 /// interfaces), as at boot; nothing when the firewall is not enabled.
 fn reload(ctx: &Ctx) -> Result<u8> {
+    ctx.warn_profiles();
     let enabled = StateDir::open_locked(&ctx.state_dir)?.load()?.enabled;
     if enabled {
         if ctx.dry_run {
@@ -680,6 +716,7 @@ fn sweep(_ctx: &Ctx) {
 /// filter is removed, then `ENABLED=no` is written (into the broken
 /// fw.conf's text when it cannot be read as settings).
 fn disable(ctx: &Ctx) -> Result<u8> {
+    ctx.warn_profiles();
     if ctx.dry_run {
         outln!("> would detach and unload the filter");
         outln!("Firewall stopped and disabled on system startup");
@@ -747,6 +784,7 @@ fn ask(prompt: &str) -> Result<bool> {
 /// `rules.YYYYMMDD_HHMMSS` (local time; refused if that exists), disables
 /// and starts with no rules; default policies and the logging level stay.
 fn reset(ctx: &Ctx) -> Result<u8> {
+    ctx.warn_profiles();
     let lead = if under_ssh() {
         "Resetting all rules to installed defaults. This may disrupt existing ssh connections. "
     } else {
@@ -834,14 +872,14 @@ fn default(ctx: &Ctx, policy: Option<&str>, direction: Option<&str>) -> Result<u
         Some("reject") => Action::Reject,
         other => return syntax(other),
     };
-    // ufw's words; `routed` is stored and shown (enforced with route rules
-    // in the stateful data plane).
+    // ufw's words (parser.py `UFWCommandDefault`); `in`, `out` are not.
     let word = match direction.unwrap_or("incoming") {
-        "incoming" | "input" | "in" => "incoming",
-        "outgoing" | "output" | "out" => "outgoing",
-        "routed" | "forward" | "route" => "routed",
+        "incoming" | "input" => "incoming",
+        "outgoing" | "output" => "outgoing",
+        "routed" | "forward" => "routed",
         other => return syntax(Some(other)),
     };
+    ctx.warn_profiles();
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = load_state(ctx, &dir)?;
     let mut st = old.clone();
@@ -869,35 +907,44 @@ fn parse_words(
     action: Action,
     args: &[String],
     forward: bool,
-) -> Result<(Vec<crate::rule::Rule>, Vec<String>)> {
+    edit: Edit<'_>,
+) -> Result<(Vec<crate::rule::Rule>, Vec<String>, Option<ParseError>)> {
     let services = ServicesDb::system();
-    // Profiles are read only when a word may name one (as ufw, whose
-    // warnings about bad profiles then come first).
-    let profiles = if args
-        .iter()
-        .any(|w| crate::apps::valid_name(w) && services.lookup(w).is_none())
-    {
-        ctx.profiles()
+    let profiles = ctx.profiles_quiet();
+    // A delete naming no known profile deletes nothing (ufw: "Could not
+    // delete non-existent rule"), it is no error.
+    let lookup: &dyn AppLookup = if edit == Edit::Delete {
+        &AnyName(profiles)
     } else {
-        Profiles::default()
+        profiles
     };
-    // The command line takes ufw's protocols only (the state file's
-    // grammar also names icmp, icmpv6 and numbers).
-    if let Some(k) = args.iter().position(|w| w == "proto")
-        && let Some(p) = args.get(k + 1)
-        && !UFW_PROTOCOLS.contains(&p.as_str())
+    let parsed = parse_command_rule(action, args, &services, lookup, forward, edit);
+    // ufw's parser refuses before its frontend reads the profiles; a
+    // profile that is not there is the frontend's finding.
+    if parsed
+        .as_ref()
+        .map_or_else(ParseError::after_parse, |_| true)
     {
-        bail!(UserError(format!("Unsupported protocol '{p}'")));
+        ctx.warn_profiles();
     }
-    let parsed =
-        parse_rule_with(action, args, &services, &profiles, forward).map_err(parse_error)?;
-    Ok((parsed.spec.expand(), parsed.notes))
+    let parsed = parsed.map_err(parse_error)?;
+    Ok((parsed.spec.expand(), parsed.notes, parsed.late))
 }
 
-/// The protocols ufw's `proto` takes.
-const UFW_PROTOCOLS: &[&str] = &[
-    "any", "tcp", "udp", "ipv6", "esp", "ah", "igmp", "gre", "vrrp",
-];
+/// Profiles, and for any other name a profile without ports (which no
+/// stored rule has).
+struct AnyName<'a>(&'a Profiles);
+
+impl AppLookup for AnyName<'_> {
+    fn app(&self, name: &str) -> Option<crate::rule::App> {
+        self.0.app(name).or_else(|| {
+            Some(crate::rule::App {
+                name: name.to_owned(),
+                legs: Vec::new(),
+            })
+        })
+    }
+}
 
 /// `allow|deny|... RULE`, or with `position` an insert.
 fn add(
@@ -907,7 +954,14 @@ fn add(
     position: Option<usize>,
     forward: bool,
 ) -> Result<u8> {
-    let (rules, notes) = parse_words(ctx, action, args, forward)?;
+    let typed = position.filter(|p| *p != PREPEND).map(|p| p.to_string());
+    let (rules, notes, late) = parse_words(
+        ctx,
+        action,
+        args,
+        forward,
+        typed.as_deref().map_or(Edit::Add, Edit::Insert),
+    )?;
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = load_state(ctx, &dir)?;
     let position = match position {
@@ -924,36 +978,54 @@ fn add(
         // here changes nothing (README, differences).
         bail!(UserError(e.to_string()));
     }
+    if let Some(e) = late {
+        return Err(parse_error(e));
+    }
     if edited.changed {
         install(ctx, &dir, &old, &st)?;
     }
-    for n in notes {
-        // ufw writes its warnings to stderr.
-        if n.starts_with("WARN:") {
-            eprintln!("{n}");
-        } else {
-            outln!("{n}");
-        }
-    }
+    print_notes(notes);
     for m in messages {
         outln!("{m}");
     }
     Ok(0)
 }
 
+/// The parser's notes, before the result: ufw writes its warnings
+/// ("WARN: Rule changed after normalization") to stderr, fw's notes go
+/// with the result to stdout.
+fn print_notes(notes: Vec<String>) {
+    for n in notes {
+        if n.starts_with("WARN:") {
+            eprintln!("{n}");
+        } else {
+            outln!("{n}");
+        }
+    }
+}
+
 fn insert(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
-    let Some((pos, rest)) = args.split_first() else {
-        return syntax(None);
-    };
+    // ufw: `insert N ACTION WORD...`, else Invalid syntax; 0 and -1 are
+    // refused by name; other positions are checked with the rule's words
+    // (`Insert position 'x' is not a valid position`).
+    if args.len() < 3 {
+        return syntax(args.first().map(String::as_str));
+    }
+    let pos = &args[0];
+    if pos == "0" || pos == "-1" {
+        bail!(UserError(format!("Cannot insert rule at position '{pos}'")));
+    }
+    let action = parse_action(&args[1])?;
+    let rest = &args[2..];
+    let digits = !pos.is_empty() && pos.chars().all(|c| c.is_ascii_digit());
+    if !digits {
+        // The parser gives ufw's error for this position.
+        parse_words(ctx, action, rest, forward, Edit::Insert(pos))?;
+        return syntax(Some(pos));
+    }
     let p: usize = pos
         .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| UserError(format!("Cannot insert rule at position '{pos}'")))?;
-    let Some((act, rest)) = rest.split_first() else {
-        return syntax(None);
-    };
-    let action = parse_action(act)?;
+        .map_err(|_| UserError(format!("Invalid position '{pos}'")))?;
     add(ctx, action, rest, Some(p), forward)
 }
 
@@ -980,8 +1052,14 @@ fn parse_action(w: &str) -> Result<Action> {
 }
 
 fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
-    if !forward && args.len() == 1 && args[0].chars().all(|c| c.is_ascii_digit()) {
+    // ufw: `delete N ...` deletes rule N (words after N are not read).
+    if !forward
+        && args
+            .first()
+            .is_some_and(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
+    {
         let n: usize = args[0].parse().unwrap_or(0);
+        ctx.warn_profiles();
         let dir = StateDir::open_locked(&ctx.state_dir)?;
         let old = load_state(ctx, &dir)?;
         if n == 0 || n > old.rules.len() {
@@ -1008,7 +1086,18 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
     if rest.is_empty() {
         return syntax(None);
     }
-    let (rules, _) = parse_words(ctx, action, rest, forward)?;
+    let (rules, mut notes, late) = parse_words(ctx, action, rest, forward, Edit::Delete)?;
+    // ufw deletes an application rule through the stored rules that match
+    // it, which were normalised when added: no warning then.
+    if rules
+        .iter()
+        .any(|r| r.opts.sapp.is_some() || r.opts.dapp.is_some())
+    {
+        notes.retain(|n| !n.starts_with("WARN: Rule changed after normalization"));
+    }
+    if let Some(e) = late {
+        return Err(parse_error(e));
+    }
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let old = load_state(ctx, &dir)?;
     let mut st = old.clone();
@@ -1018,6 +1107,7 @@ fn delete(ctx: &Ctx, args: &[String], forward: bool) -> Result<u8> {
     if edited.changed {
         install(ctx, &dir, &old, &st)?;
     }
+    print_notes(notes);
     for m in messages {
         outln!("{m}");
     }
@@ -1093,6 +1183,7 @@ fn logging(ctx: &Ctx, word: Option<&str>) -> Result<u8> {
         },
         None => return syntax(None),
     };
+    ctx.warn_profiles();
     if !ctx.dry_run {
         dir.save(&st)?;
         // Live at once when the filter is enabled.
@@ -1130,6 +1221,7 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
         Some("numbered") => (false, true),
         Some(other) => return syntax(Some(other)),
     };
+    ctx.warn_profiles();
     let dir = StateDir::open_locked(&ctx.state_dir)?;
     let st = load_state(ctx, &dir)?;
     let Some(dp) = open_live(ctx, &st)? else {

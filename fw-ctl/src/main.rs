@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser as _, error::ErrorKind};
 use fw_ctl::{
-    cli::{Cli, SyntaxError, UserError, run, usage::USAGE},
+    cli::{Cli, SyntaxError, UserError, run, usage::USAGE, words::ufw_case},
     output::escape,
 };
 
@@ -36,7 +36,20 @@ fn clap_token(e: &clap::Error) -> Option<String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // ufw's case rules first (`ENABLE`, `logging ON`); arguments that are
+    // not UTF-8 go to clap as they are, which names them.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args: Vec<std::ffi::OsString> = match raw[1..]
+        .iter()
+        .map(|a| a.to_str().map(str::to_owned))
+        .collect::<Option<Vec<String>>>()
+    {
+        Some(words) => std::iter::once(raw[0].clone())
+            .chain(ufw_case(words).into_iter().map(Into::into))
+            .collect(),
+        None => raw,
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             e.exit()

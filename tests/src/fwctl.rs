@@ -153,6 +153,17 @@ impl FwCtl {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Adds an application profile file to this instance's
+    /// `STATE_DIR/applications.d`.
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn add_profile(&self, file: &str, text: &str) {
+        let dir = self.state.join("applications.d");
+        std::fs::create_dir_all(&dir).expect("fw profile dir");
+        std::fs::write(dir.join(file), text).expect("write fw profile");
+    }
+
     /// Per-rule packet counters from `fw-ctl stats`, keyed by the rule's
     /// text with ` (v6)` for IPv6 rules.
     #[must_use]

@@ -94,3 +94,62 @@ impl Drop for Ufw {
         let _ = std::fs::remove_dir_all(&self.etc);
     }
 }
+
+/// fw's one deliberate difference in messages (design decision 7): where
+/// ufw's error does not say which word is bad, fw adds it, quoted:
+/// `ERROR: Bad port` becomes `ERROR: Bad port '70000'`, `ERROR: Bad
+/// interface name: ...` becomes `ERROR: Bad interface name 'ab!c': ...`,
+/// `ERROR: Invalid syntax` becomes `ERROR: Invalid syntax near 'drop'`.
+/// True when `fw`'s error line is `ufw`'s with ` 'WORD'` (or ` near
+/// 'WORD'` at the end) added, WORD being a word of the command.
+#[must_use]
+pub fn names_token(ufw: &[u8], fw: &[u8], words: &[String]) -> bool {
+    let (u, f) = (String::from_utf8_lossy(ufw), String::from_utf8_lossy(fw));
+    let (Some(ul), Some(fl)) = (u.lines().next(), f.lines().next()) else {
+        return false;
+    };
+    ul.starts_with("ERROR: ")
+        && u.lines().count() == 1
+        && f.lines().count() == 1
+        && words.iter().any(|w| {
+            fl == format!("{ul} near '{w}'")
+                || (fl.contains(&format!(" '{w}'")) && fl.replacen(&format!(" '{w}'"), "", 1) == ul)
+        })
+}
+
+/// Application profiles both sides get (ufw's package ships profiles like
+/// `WWW Full`; OpenSSH, Apache and Nginx come with their servers'
+/// packages, so the lab installs them, as a host with those servers would
+/// have; fw's built-in copies of these are tested in its unit tests and
+/// end-to-end tests).
+pub const PROFILES: &[(&str, &str)] = &[
+    (
+        "openssh-server",
+        "[OpenSSH]\ntitle=Secure shell server, an rshd replacement\n\
+         description=OpenSSH is a free implementation of the Secure Shell protocol.\n\
+         ports=22/tcp\n",
+    ),
+    (
+        "apache2-utils.ufw.profile",
+        "[Apache]\ntitle=Web Server\ndescription=Apache v2 is the next generation of the \
+         omnipresent Apache web server.\nports=80/tcp\n\n\
+         [Apache Secure]\ntitle=Web Server (HTTPS)\ndescription=Apache v2 is the next \
+         generation of the omnipresent Apache web server.\nports=443/tcp\n\n\
+         [Apache Full]\ntitle=Web Server (HTTP,HTTPS)\ndescription=Apache v2 is the next \
+         generation of the omnipresent Apache web server.\nports=80,443/tcp\n",
+    ),
+    (
+        "nginx",
+        "[Nginx HTTP]\ntitle=Web Server (Nginx, HTTP)\ndescription=Small, but very powerful \
+         and efficient web server\nports=80/tcp\n\n\
+         [Nginx HTTPS]\ntitle=Web Server (Nginx, HTTPS)\ndescription=Small, but very powerful \
+         and efficient web server\nports=443/tcp\n\n\
+         [Nginx Full]\ntitle=Web Server (Nginx, HTTP + HTTPS)\ndescription=Small, but very \
+         powerful and efficient web server\nports=80,443/tcp\n",
+    ),
+    (
+        "myapp",
+        "[MyApp]\ntitle=My test app\ndescription=Test profile with a range, a list and udp\n\
+         ports=9000:9001/tcp|80,443/tcp|5000/udp\n",
+    ),
+];

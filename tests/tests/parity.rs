@@ -19,7 +19,7 @@ use fw_tests::{
         udp_sockets,
     },
     netns::Pair,
-    ufw::Ufw,
+    ufw::{PROFILES, Ufw, names_token},
 };
 
 /// Host addresses: one subnet per role (admin 192.0.2.0/24, analysts
@@ -177,27 +177,6 @@ struct Tally {
     diffs: Vec<String>,
 }
 
-/// fw's one deliberate difference in messages (design decision 7): where
-/// ufw's error does not say which word is bad, fw adds it, quoted:
-/// `ERROR: Bad port` becomes `ERROR: Bad port '70000'`, `ERROR: Bad
-/// interface name: ...` becomes `ERROR: Bad interface name 'ab!c': ...`,
-/// `ERROR: Invalid syntax` becomes `ERROR: Invalid syntax near 'drop'`.
-/// True when `fw`'s error line is `ufw`'s with ` 'WORD'` (or ` near
-/// 'WORD'` at the end) added, WORD being a word of the command.
-fn names_token(ufw: &[u8], fw: &[u8], words: &[String]) -> bool {
-    let (u, f) = (String::from_utf8_lossy(ufw), String::from_utf8_lossy(fw));
-    let (Some(ul), Some(fl)) = (u.lines().next(), f.lines().next()) else {
-        return false;
-    };
-    ul.starts_with("ERROR: ")
-        && u.lines().count() == 1
-        && f.lines().count() == 1
-        && words.iter().any(|w| {
-            fl == format!("{ul} near '{w}'")
-                || (fl.contains(&format!(" '{w}'")) && fl.replacen(&format!(" '{w}'"), "", 1) == ul)
-        })
-}
-
 /// fw's stdout as ufw would print it: the program's name (`show added`
 /// prints `fw-ctl allow ...`, the usage text `Usage: fw-ctl COMMAND`), and
 /// without the section of fw-only commands that ends fw's usage text.
@@ -227,54 +206,26 @@ fn without_fw_lines(mut o: std::process::Output) -> std::process::Output {
     o
 }
 
-/// Application profiles both sides get (ufw's package ships profiles like
-/// `WWW Full`; OpenSSH, Apache and Nginx come with their servers'
-/// packages, so the lab installs them, as a host with those servers would
-/// have; fw's built-in copies of these are tested in its unit tests and
-/// end-to-end tests).
-const PROFILES: &[(&str, &str)] = &[
-    (
-        "openssh-server",
-        "[OpenSSH]\ntitle=Secure shell server, an rshd replacement\n\
-         description=OpenSSH is a free implementation of the Secure Shell protocol.\n\
-         ports=22/tcp\n",
-    ),
-    (
-        "apache2-utils.ufw.profile",
-        "[Apache]\ntitle=Web Server\ndescription=Apache v2 is the next generation of the \
-         omnipresent Apache web server.\nports=80/tcp\n\n\
-         [Apache Secure]\ntitle=Web Server (HTTPS)\ndescription=Apache v2 is the next \
-         generation of the omnipresent Apache web server.\nports=443/tcp\n\n\
-         [Apache Full]\ntitle=Web Server (HTTP,HTTPS)\ndescription=Apache v2 is the next \
-         generation of the omnipresent Apache web server.\nports=80,443/tcp\n",
-    ),
-    (
-        "nginx",
-        "[Nginx HTTP]\ntitle=Web Server (Nginx, HTTP)\ndescription=Small, but very powerful \
-         and efficient web server\nports=80/tcp\n\n\
-         [Nginx HTTPS]\ntitle=Web Server (Nginx, HTTPS)\ndescription=Small, but very powerful \
-         and efficient web server\nports=443/tcp\n\n\
-         [Nginx Full]\ntitle=Web Server (Nginx, HTTP + HTTPS)\ndescription=Small, but very \
-         powerful and efficient web server\nports=80,443/tcp\n",
-    ),
-    (
-        "myapp",
-        "[MyApp]\ntitle=My test app\ndescription=Test profile with a range, a list and udp\n\
-         ports=9000:9001/tcp|80,443/tcp|5000/udp\n",
-    ),
-];
-
 /// Runs `script` against both, then the probes; records every difference.
 fn compare(name: &str, script: &[&str], probes: &[Probe], t: &mut Tally) {
+    compare_with(name, &[], script, probes, t);
+}
+
+/// [`compare`] with profile files `extra` beside [`PROFILES`].
+fn compare_with(
+    name: &str,
+    extra: &[(&str, &str)],
+    script: &[&str],
+    probes: &[Probe],
+    t: &mut Tally,
+) {
     let ufw_lab = Pair::with_addrs("pu", HOST_ADDRS, CLIENT_ADDRS);
     let fw_lab = Pair::with_addrs("pf", HOST_ADDRS, CLIENT_ADDRS);
     let ufw = Ufw::new(&ufw_lab.host);
     let fw = FwCtl::new(&fw_lab.host, Launch::Nsenter);
-    let fw_profiles = fw.state.join("applications.d");
-    std::fs::create_dir_all(&fw_profiles).expect("fw profile dir");
-    for (file, text) in PROFILES {
+    for (file, text) in PROFILES.iter().chain(extra) {
         ufw.add_profile(file, text);
-        std::fs::write(fw_profiles.join(file), text).expect("fw profile");
+        fw.add_profile(file, text);
     }
     for line in script {
         let w = words(line);
@@ -913,6 +864,108 @@ fn fw_ctl_prints_and_enforces_what_ufw_does() {
             - t.diffs.iter().filter(|d| !d.contains("probe")).count(),
         t.token_named,
         t.renamed,
+        t.packets,
+        t.diffs.len()
+    );
+    assert!(t.diffs.is_empty(), "{}", t.diffs.join("\n"));
+}
+
+/// Profile files as packages write them and as people edit them, read by
+/// Python's configparser in ufw: continuation lines (a multi-line
+/// `description`, a blank line inside it), `:` and spaced delimiters,
+/// keys in any case, full-line comments, `[DEFAULT]` inherited, an inline
+/// `;` that is part of the value; files configparser refuses (a duplicate
+/// section or key, no section header, a line without a delimiter); the
+/// same profile in two files.
+const TRICKY_PROFILES: &[(&str, &str)] = &[
+    (
+        "multi",
+        "[Multi]\ntitle=Multi-line description\ndescription=First line of it,\n  \
+         continued on a second line\n\tand a third, tab-indented.\nports=7001/tcp\n",
+    ),
+    (
+        "colon",
+        "# a comment\n; another comment\n[Colon]\nTITLE: Colon delimiter\n\
+         Description : spaced key\nPORTS = 7002/udp\n",
+    ),
+    (
+        "inherit",
+        "[DEFAULT]\ntitle=From DEFAULT\ndescription=Inherited from DEFAULT\n\n\
+         [Inherit]\nports=7003/tcp|7004/udp\n",
+    ),
+    (
+        "blank",
+        "[Blank]\ntitle=Blank line inside\ndescription=Paragraph one.\n\n  Paragraph two.\n\
+         ports=7005/tcp\n",
+    ),
+    (
+        "inline",
+        "[Inline]\ntitle=Inline\ndescription=x\nports=7006/tcp ; not a comment\n",
+    ),
+    (
+        "dupsection",
+        "[DupSec]\ntitle=a\ndescription=a\nports=7007/tcp\n[DupSec]\ntitle=b\n",
+    ),
+    (
+        "dupkey",
+        "[DupKey]\ntitle=a\ndescription=a\nports=7008/tcp\nports=7009/tcp\n",
+    ),
+    ("noheader", "title=no header\nports=7010/tcp\n"),
+    (
+        "nodelim",
+        "[NoDelim]\ntitle=a\ndescription=a\nports 7011/tcp\n",
+    ),
+    (
+        "twice-a",
+        "[Twice]\ntitle=first\ndescription=a\nports=7012/tcp\n",
+    ),
+    (
+        "twice-b",
+        "[Twice]\ntitle=second\ndescription=b\nports=7013/tcp\n",
+    ),
+];
+
+/// The tricky profile files: what `app list`, `app info` and rules with
+/// them print, and that the rules enforce, as under ufw.
+#[test]
+fn profiles_are_read_as_ufws_configparser_reads_them() {
+    let mut t = Tally::default();
+    compare_with(
+        "configparser profiles",
+        TRICKY_PROFILES,
+        &[
+            "app list",
+            "app info Multi",
+            "app info Colon",
+            "app info Inherit",
+            "app info Blank",
+            "app info Inline",
+            "app info DupSec",
+            "app info DupKey",
+            "app info NoDelim",
+            "app info Twice",
+            "allow Multi",
+            "allow from 198.51.100.0/24 to any app Inherit",
+            "allow Blank",
+            "allow Twice",
+            "allow DupSec",
+            "--force enable",
+            "status verbose",
+        ],
+        &[
+            Probe::Tcp("192.0.2.1", 7001),
+            Probe::Tcp("192.0.2.1", 7003),
+            Probe::Tcp("198.51.100.1", 7003),
+            Probe::Tcp("192.0.2.1", 7005),
+            Probe::Tcp("192.0.2.1", 7012),
+            Probe::Tcp("192.0.2.1", 7013),
+            Probe::Tcp("192.0.2.1", 7007),
+        ],
+        &mut t,
+    );
+    eprintln!(
+        "profiles: {} commands, {} packets compared; {} differences",
+        t.commands,
         t.packets,
         t.diffs.len()
     );

@@ -14,8 +14,8 @@ use crate::{
 pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["list"] => list(&ctx.profiles()),
-        ["info", name] => info(&ctx.profiles(), name),
+        ["list"] => list(ctx.profiles()),
+        ["info", name] => info(ctx.profiles(), name),
         ["update", "--add-new", name] => update(ctx, name, true),
         ["update", name] => update(ctx, name, false),
         ["default", policy] => default(ctx, policy),
@@ -124,6 +124,7 @@ fn update(ctx: &Ctx, name: &str, add_new: bool) -> Result<u8> {
 }
 
 fn default(ctx: &Ctx, policy: &str) -> Result<u8> {
+    ctx.warn_profiles();
     let p = match policy {
         "allow" => Some(Action::Allow),
         "deny" => Some(Action::Deny),

@@ -24,6 +24,9 @@ use crate::{
 
 /// `show REPORT`.
 pub(super) fn show(ctx: &Ctx, report: Option<&str>) -> Result<u8> {
+    if matches!(report, Some("added" | "raw" | "builtins")) {
+        ctx.warn_profiles();
+    }
     match report {
         Some("added") => added(ctx),
         Some("raw") => raw(ctx),

@@ -79,6 +79,11 @@ pub enum ParseError {
     /// A single word that is no port, service or profile.
     #[error("Could not find a profile matching '{0}'")]
     UnknownWord(String),
+    /// ufw 0.36.2's frontend on a source profile named in another case
+    /// with no destination profile: it takes the profile's name for a
+    /// destination port.
+    #[error("Bad port '{0}'")]
+    AppCasePort(String),
     /// `log`/`log-all` after the port (ufw wants it after the direction).
     #[error("Option '{0}' not allowed here")]
     OptionNotAllowed(String),
@@ -103,6 +108,37 @@ pub enum ParseError {
     /// (ufw's check, made before it takes the comment out).
     #[error("Invalid interface clause")]
     InterfaceClause,
+    /// A word where the long form wants a key.
+    #[error("Invalid token '{0}'")]
+    InvalidToken(String),
+    /// `port` or `app` before any `from`/`to`.
+    #[error("Need 'from' or 'to' with '{0}'")]
+    NeedFromOrToWith(String),
+    /// A service name whose protocol is neither tcp nor udp.
+    #[error("Could not find protocol")]
+    CouldNotFindProtocol,
+    /// Service names on both sides with different protocols.
+    #[error("Protocol mismatch (from/to)")]
+    ProtocolMismatchFromTo,
+    /// A protocol with an application profile.
+    #[error("Improper rule syntax ('{0}' specified with app rule)")]
+    ImproperAppProto(String),
+    /// An IPv4-only protocol with an IPv6 address.
+    #[error("Invalid IPv6 address with protocol '{0}'")]
+    Ipv6WithProto(String),
+    /// `insert N` with an N that is no number.
+    #[error("Insert position '{0}' is not a valid position")]
+    InsertPosition(String),
+    /// A dotted netmask that is not a prefix (ufw passes it to iptables;
+    /// fw matches prefixes; a listed difference).
+    #[error(
+        "Bad address '{0}': fw takes prefix netmasks only (a /LEN, or a dotted mask of leading ones)"
+    )]
+    NonContiguousMask(String),
+    /// Both interfaces on a rule that is not a route rule (ufw stores it
+    /// for a chain iptables cannot load it into; a listed difference).
+    #[error("Only a route rule takes both 'in on' and 'out on' interfaces")]
+    TwoInterfaces,
     /// A route rule with a direction but no interface.
     #[error("Invalid interface clause for route rule")]
     RouteInterface,
@@ -143,6 +179,9 @@ pub struct Parsed {
     pub spec: RuleSpec,
     /// Warnings and notes (printed before the result).
     pub notes: Vec<String>,
+    /// An error ufw finds only once the insert position is checked
+    /// ([`parse_command_rule`] only; the caller reports it after that).
+    pub late: Option<ParseError>,
 }
 
 /// Looks up service names (`/etc/services`).
@@ -263,6 +302,69 @@ pub fn parse_rule_with(
         notes: Vec::new(),
         services,
         apps,
+        protocols: Protocols::All,
+        position: None,
+        deleting: false,
+    };
+    p.rule(action, args, forward)
+}
+
+/// ufw's first check of a route command (`UFWCommandRouteRule.parse`),
+/// made before it reads the action: a direction needs an interface.
+/// `words` are the words after `route`.
+///
+/// # Errors
+/// [`ParseError::RouteInterface`].
+pub fn check_route_clause(words: &[String]) -> Result<(), ParseError> {
+    let s = format!("route {}", words.join(" "));
+    let has = |pat: &str| s.contains(pat);
+    // (ufw's first branch, both `in on` and `out on`, passes.)
+    if !has(" in on ")
+        && !has(" out on ")
+        && !has(" app in ")
+        && !has(" app out ")
+        && (has(" in ") || has(" out "))
+    {
+        return Err(ParseError::RouteInterface);
+    }
+    Ok(())
+}
+
+/// What a command does with the rule it names (ufw checks some words
+/// differently for each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit<'a> {
+    /// `allow|deny|reject|limit RULE`, `prepend`.
+    Add,
+    /// `insert N RULE`, with N as typed.
+    Insert(&'a str),
+    /// `delete RULE`.
+    Delete,
+}
+
+/// A rule typed on the command line: ufw's protocols only, and `insert
+/// N`'s position checked where ufw checks it.
+///
+/// # Errors
+/// A [`ParseError`], ufw's message with the bad token where ufw has none.
+pub fn parse_command_rule(
+    action: Action,
+    args: &[String],
+    services: &dyn Services,
+    apps: &dyn AppLookup,
+    forward: bool,
+    edit: Edit<'_>,
+) -> Result<Parsed, ParseError> {
+    let mut p = RuleParser {
+        notes: Vec::new(),
+        services,
+        apps,
+        protocols: Protocols::Ufw,
+        position: match edit {
+            Edit::Insert(n) => Some(n.to_owned()),
+            Edit::Add | Edit::Delete => None,
+        },
+        deleting: edit == Edit::Delete,
     };
     p.rule(action, args, forward)
 }
@@ -271,139 +373,151 @@ struct RuleParser<'a> {
     notes: Vec<String>,
     services: &'a dyn Services,
     apps: &'a dyn AppLookup,
+    protocols: Protocols,
+    /// `insert N`'s N as typed, checked where ufw checks it.
+    position: Option<String>,
+    /// A `delete`: ufw's frontend forgives a profile lookup's errors.
+    deleting: bool,
 }
 
-/// True when `words` has `dir on` somewhere.
-fn has_iface_clause(words: &[String], dir: &str) -> bool {
-    words.windows(2).any(|w| w[0] == dir && w[1] == "on")
+impl ParseError {
+    /// Whether ufw finds this error after its parser accepted the words
+    /// (in its frontend, which reads the profiles first and prints their
+    /// warnings): a profile lookup's.
+    #[must_use]
+    pub fn after_parse(&self) -> bool {
+        matches!(self, Self::UnknownWord(_) | Self::AppCasePort(_))
+    }
 }
 
+/// Which protocol names `proto` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocols {
+    /// ufw's (`util.supported_protocols`): the command line.
+    Ufw,
+    /// Also `icmp`, `icmpv6` and numbers: fw's state file.
+    All,
+}
+
+/// The keys of ufw's long form (parser.py).
+const KEYS: &[&str] = &["proto", "from", "to", "port", "app", "in", "out"];
+
+/// ufw's protocols without ports (`util.portless_protocols`).
+const PORTLESS: &[&str] = &["ipv6", "esp", "ah", "igmp", "gre", "vrrp"];
+
+/// ufw's `^\d([0-9,:]*\d+)*$` (ASCII digits): a port, range or list
+/// written in numbers.
+fn numeric_ports(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_digit()
+        && b[b.len() - 1].is_ascii_digit()
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || *c == b',' || *c == b':')
+}
+
+/// An address family as ufw's parser tracks it (`from_type`, `to_type`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    From,
-    To,
+enum AddrType {
+    Any,
+    V4,
+    V6,
 }
 
-const KEYWORDS: &[&str] = &["proto", "from", "to", "port", "app", "on", "in", "out"];
+/// One side's port or application as the words gave it.
+#[derive(Default)]
+struct SideWords {
+    addr: Option<String>,
+    port: Option<String>,
+    app: Option<String>,
+    service: Option<String>,
+}
 
 impl RuleParser<'_> {
+    /// ufw 0.36.2's `UFWCommandRouteRule.parse` and `UFWCommandRule.parse`,
+    /// step for step (the same checks in the same order, so the same
+    /// words are refused with the same message), then the typed rule.
     fn rule(
         &mut self,
         action: Action,
         args: &[String],
         forward: bool,
     ) -> Result<Parsed, ParseError> {
-        let mut args = args.to_vec();
-        // A route rule may name both interfaces: as ufw, take the second
-        // clause out and parse the rest as a normal rule.
-        let mut second: Option<(Direction, String)> = None;
+        let action_word = super::display::action_word(action);
+        let mut argv: Vec<String> = std::iter::once(action_word.to_owned())
+            .chain(args.iter().cloned())
+            .collect();
+        // Route rules: take the second interface clause out and add it
+        // after the rest is parsed.
+        let mut second: Option<(&'static str, String)> = None;
         if forward {
-            if has_iface_clause(&args, "in") && has_iface_clause(&args, "out") {
-                let at = |d: &str| args.windows(2).position(|w| w[0] == d && w[1] == "on");
-                let (i_in, i_out) = (at("in").unwrap_or(0), at("out").unwrap_or(0));
-                let (k, d) = if i_in < i_out {
-                    (i_out, Direction::Out)
-                } else {
-                    (i_in, Direction::In)
-                };
-                let name = args
-                    .get(k + 2)
-                    .ok_or_else(|| ParseError::MissingValue("on".into()))?
-                    .clone();
-                second = Some((d, check_iface(&name)?));
-                args.drain(k..k + 3);
-            } else if !has_iface_clause(&args, "in")
-                && !has_iface_clause(&args, "out")
-                && !args.windows(2).any(|w| w[0] == "app")
-                && args.iter().any(|w| w == "in" || w == "out")
+            let s = format!("route {}", argv.join(" "));
+            let has = |pat: &str| s.contains(pat);
+            if has(" in on ") && has(" out on ") {
+                let at = |w: &str| argv.iter().position(|x| x == w);
+                let strip = if at("in") > at("out") { "in" } else { "out" };
+                let k = at(strip).ok_or(ParseError::InvalidSyntax)?;
+                let name = argv.get(k + 2).ok_or(ParseError::InvalidSyntax)?.clone();
+                argv.drain(k..(k + 3).min(argv.len()));
+                second = Some((strip, name));
+            } else if !has(" in on ")
+                && !has(" out on ")
+                && !has(" app in ")
+                && !has(" app out ")
+                && (has(" in ") || has(" out "))
             {
                 return Err(ParseError::RouteInterface);
             }
         }
-        let args = &args[..];
-        if !forward {
-            // ufw (parser.py): a leading direction not followed by `on` is
-            // taken out; then any `in`/`out` left (even a comment's text)
-            // must be a leading `in on` / `out on`.
-            let lower = |k: usize| args.get(k).map(|w| w.to_ascii_lowercase());
-            let rest = match lower(0).as_deref() {
-                Some("in" | "out") if args.len() > 1 && args[1] != "on" => &args[1..],
-                _ => args,
+        let lower = |w: &str| w.to_lowercase();
+        let is_dir = |w: &str| matches!(lower(w).as_str(), "in" | "out");
+        if argv.len() < 2 {
+            return Err(ParseError::InvalidSyntax);
+        }
+        let mut direction = Direction::In;
+        if is_dir(&argv[1]) {
+            direction = if lower(&argv[1]) == "in" {
+                Direction::In
+            } else {
+                Direction::Out
             };
-            if rest.iter().any(|w| w == "in" || w == "out") {
-                let head = rest.first().map(|w| w.to_ascii_lowercase());
-                let on = rest.get(1).map(|w| w.to_ascii_lowercase());
-                if !matches!(head.as_deref(), Some("in" | "out")) || on.as_deref() != Some("on") {
-                    return Err(ParseError::InterfaceClause);
-                }
+        }
+        if argv.len() > 2 && argv[2] != "on" && is_dir(&argv[1]) {
+            argv.remove(1);
+        }
+        let mut has_interface = false;
+        if argv.len() > 1 && argv.iter().any(|w| w == "in" || w == "out") {
+            if !is_dir(&argv[1]) || argv.len() < 3 || lower(&argv[2]) != "on" {
+                return Err(ParseError::InterfaceClause);
             }
+            argv.remove(2);
+            has_interface = true;
         }
-        let mut i = 0;
-        let mut dir = Direction::In;
-        let mut iface = None;
-        let mut dir_given = false;
-        if let Some(w) = args.first() {
-            match w.to_ascii_lowercase().as_str() {
-                "in" => {
-                    dir_given = true;
-                    i = 1;
-                }
-                "out" => {
-                    dir = Direction::Out;
-                    dir_given = true;
-                    i = 1;
-                }
-                _ => {}
-            }
-        }
-        // ufw strips a leading direction that is not followed by `on`, so
-        // `allow out in on eth0 ...` is `allow out on eth0 ...`: the first
-        // direction wins, the clause's word only introduces the interface.
-        if dir_given
-            && !forward
-            && matches!(
-                args.get(i).map(|w| w.to_ascii_lowercase()).as_deref(),
-                Some("in" | "out")
-            )
-            && args.get(i + 1).map(String::as_str) == Some("on")
-        {
-            i += 1;
-        }
-        if args.get(i).map(String::as_str) == Some("on") {
-            if !dir_given {
-                return Err(ParseError::WrongNumberOfArguments);
-            }
-            let name = args
-                .get(i + 1)
-                .ok_or_else(|| ParseError::MissingValue("on".into()))?;
-            iface = Some(check_iface(name)?);
-            i += 2;
-        }
-        // `log`/`log-all` only right after the action, direction or
-        // interface.
+        let is_log = |w: &str| matches!(lower(w).as_str(), "log" | "log-all");
+        let log_idx = if has_interface && argv.len() > 3 && is_log(&argv[3]) {
+            3
+        } else if argv.len() > 2 && is_log(&argv[1]) {
+            1
+        } else {
+            0
+        };
         let mut log = LogType::None;
-        match args.get(i).map(|w| w.to_ascii_lowercase()).as_deref() {
-            Some("log") if args.len() > i + 1 => {
-                log = LogType::Log;
-                i += 1;
-            }
-            Some("log-all") if args.len() > i + 1 => {
-                log = LogType::LogAll;
-                i += 1;
-            }
-            _ => {}
+        if log_idx > 0 {
+            log = if lower(&argv[log_idx]) == "log" {
+                LogType::Log
+            } else {
+                LogType::LogAll
+            };
+            argv.remove(log_idx);
         }
-        let mut rest: Vec<String> = args[i..].to_vec();
-        if let Some(w) = rest
-            .iter()
-            .find(|w| matches!(w.as_str(), "log" | "log-all"))
-        {
-            return Err(ParseError::OptionNotAllowed(w.clone()));
+        for word in ["log", "log-all"] {
+            if argv.iter().any(|w| w == word) {
+                return Err(ParseError::OptionNotAllowed(word.into()));
+            }
         }
-        // `comment TEXT` anywhere.
         let mut comment = None;
-        if let Some(k) = rest.iter().position(|w| w == "comment") {
-            let text = rest.get(k + 1).ok_or(ParseError::CommentMissingArgument)?;
+        if let Some(k) = argv.iter().position(|w| w == "comment") {
+            let text = argv.get(k + 1).ok_or(ParseError::CommentMissingArgument)?;
             if text.contains('\'') {
                 return Err(ParseError::CommentQuote);
             }
@@ -413,34 +527,316 @@ impl RuleParser<'_> {
                 )));
             }
             comment = Some(text.clone()).filter(|t| !t.is_empty());
-            rest.drain(k..k + 2);
+            argv.drain(k..k + 2);
         }
+        if argv.len() < 2 || argv.len() > 13 {
+            return Err(ParseError::InvalidSyntax);
+        }
+        if let Some(pos) = &self.position {
+            // `UFWRule.set_position`: a leading number, else refused.
+            if !pos.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err(ParseError::InsertPosition(pos.clone()));
+            }
+            if !pos.chars().all(|c| c.is_ascii_digit()) {
+                return Err(ParseError::InvalidSyntax);
+            }
+        }
+        let mut proto = "any".to_owned();
+        let mut ifaces: [Option<String>; 2] = [None, None];
+        let (mut src, mut dst) = (SideWords::default(), SideWords::default());
+        let (mut from_type, mut to_type) = (AddrType::Any, AddrType::Any);
+        let mut saw_to = false;
+        let mut short_app = None;
+        let family: Option<Family>;
+        if argv.len() == 2 {
+            // Short form: a profile, or PORT[/PROTO].
+            let w = &argv[1];
+            if crate::apps::valid_name(w) && self.services.lookup(w).is_none() {
+                short_app = Some(w.clone());
+            } else {
+                let (port, p) = parse_port_proto(w)?;
+                if !numeric_ports(port) {
+                    if port.contains([',', ':']) {
+                        return Err(ParseError::NonNumericRange);
+                    }
+                    dst.service = Some(port.to_owned());
+                }
+                if !self.known_proto(p) {
+                    return Err(ParseError::BadPort(w.clone()));
+                }
+                proto = p.to_owned();
+                self.check_port(port)
+                    .map_err(|_| ParseError::BadPort(w.clone()))?;
+                dst.port = Some(port.to_owned());
+            }
+            family = None;
+        } else if argv.len().is_multiple_of(2) {
+            return Err(ParseError::WrongNumberOfArguments);
+        } else if !argv
+            .iter()
+            .any(|w| matches!(w.as_str(), "from" | "to" | "in" | "out"))
+        {
+            return Err(ParseError::NeedToOrFrom);
+        } else {
+            let count = |k: &str| argv.iter().filter(|w| *w == k).count();
+            if count("to") > 1
+                || count("from") > 1
+                || count("proto") > 1
+                || count("port") > 2
+                || count("in") > 1
+                || count("out") > 1
+                || count("app") > 2
+                || (count("app") > 0 && count("proto") > 0)
+            {
+                return Err(ParseError::ImproperSyntax);
+            }
+            let mut loc: Option<Side> = None;
+            let n = argv.len();
+            for i in 0..n {
+                let arg = argv[i].as_str();
+                if i % 2 != 0 && !KEYS.contains(&arg) {
+                    return Err(ParseError::InvalidToken(arg.into()));
+                }
+                let Some(value) = argv.get(i + 1) else {
+                    continue;
+                };
+                match arg {
+                    "proto" => {
+                        if !self.known_proto(value) {
+                            return Err(ParseError::UnsupportedProtocol(value.clone()));
+                        }
+                        proto.clone_from(value);
+                    }
+                    "in" | "out" => {
+                        ufw_iface(value)?;
+                        ifaces[usize::from(arg == "out")] = Some(value.clone());
+                    }
+                    "from" | "to" => {
+                        let a = value.to_lowercase();
+                        let t = if a == "any" {
+                            AddrType::Any
+                        } else if valid_address6(&a) {
+                            AddrType::V6
+                        } else {
+                            AddrType::V4
+                        };
+                        if a != "any" && !valid_address4(&a) && !valid_address6(&a) {
+                            return Err(if arg == "from" {
+                                ParseError::BadSource(value.clone())
+                            } else {
+                                ParseError::BadDestination(value.clone())
+                            });
+                        }
+                        if arg == "from" {
+                            from_type = t;
+                            src.addr = Some(a);
+                            loc = Some(Side::From);
+                        } else {
+                            to_type = t;
+                            dst.addr = Some(a);
+                            saw_to = true;
+                            loc = Some(Side::To);
+                        }
+                    }
+                    "port" | "app" => {
+                        let side = match loc {
+                            None => return Err(ParseError::NeedFromOrToWith(arg.into())),
+                            Some(Side::From) => &mut src,
+                            Some(Side::To) => &mut dst,
+                        };
+                        if arg == "app" {
+                            side.app = Some(value.clone());
+                        } else {
+                            if !numeric_ports(value) {
+                                if value.contains([',', ':']) {
+                                    return Err(ParseError::NonNumericRange);
+                                }
+                                side.service = Some(value.clone());
+                            }
+                            if side.app.is_none() {
+                                self.check_port(value)?;
+                            }
+                            side.port = Some(value.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            family = match (from_type, to_type) {
+                (AddrType::Any, AddrType::Any) => None,
+                (a, b) if a != AddrType::Any && b != AddrType::Any && a != b => {
+                    return Err(ParseError::MixedVersions);
+                }
+                (AddrType::V4, _) | (_, AddrType::V4) => Some(Family::V4),
+                _ => Some(Family::V6),
+            };
+        }
+        // The protocol a service name implies, checked against `proto`.
+        if dst.service.is_some() || src.service.is_some() {
+            let mut implied = String::new();
+            if let Some(s) = &dst.service {
+                implied = self.service_proto(s)?.to_owned();
+            }
+            if let Some(s) = &src.service {
+                let p = self.service_proto(s)?;
+                if implied.is_empty() || implied == "any" || implied == p {
+                    implied = p.to_owned();
+                } else if p != "any" {
+                    return Err(ParseError::ProtocolMismatchFromTo);
+                }
+            }
+            if proto == "any" {
+                proto = implied;
+            } else if implied != "any" && proto != implied {
+                return Err(ParseError::ProtocolMismatch(proto));
+            }
+        }
+        let mut family = family;
+        if matches!(proto.as_str(), "ipv6" | "igmp") && family.is_none() {
+            family = Some(Family::V4);
+        }
+        // `UFWRule.verify`.
+        if proto != "any" && (src.app.is_some() || dst.app.is_some() || short_app.is_some()) {
+            return Err(ParseError::ImproperAppProto(proto));
+        }
+        if matches!(proto.as_str(), "ipv6" | "igmp") && family == Some(Family::V6) {
+            return Err(ParseError::Ipv6WithProto(proto));
+        }
+        if PORTLESS.contains(&proto.as_str()) && (src.port.is_some() || dst.port.is_some()) {
+            return Err(ParseError::PortWithoutPortProto(proto));
+        }
+        // A route rule's second interface.
+        if let Some((strip, name)) = second {
+            ufw_iface(&name)?;
+            ifaces[usize::from(strip == "out")] = Some(name);
+        }
+        for name in ifaces.iter().flatten() {
+            fw_iface(name)?;
+        }
+        self.typed(
+            action,
+            direction,
+            forward,
+            Typed {
+                log,
+                comment,
+                proto,
+                ifaces,
+                src,
+                dst,
+                short_app,
+                saw_to,
+            },
+            family,
+        )
+    }
+
+    /// Whether `proto` takes `p` (ufw's `UFWRule.set_protocol`, or fw's
+    /// state file's wider set).
+    fn known_proto(&self, p: &str) -> bool {
+        match self.protocols {
+            Protocols::Ufw => matches!(
+                p,
+                "any" | "tcp" | "udp" | "ipv6" | "esp" | "ah" | "igmp" | "gre" | "vrrp"
+            ),
+            Protocols::All => parse_proto(p).is_ok(),
+        }
+    }
+
+    /// `util.get_services_proto`: `tcp`, `udp` or `any`.
+    fn service_proto(&self, name: &str) -> Result<&'static str, ParseError> {
+        match self.services.lookup(name) {
+            Some((_, true, true)) => Ok("any"),
+            Some((_, true, false)) => Ok("tcp"),
+            Some((_, false, true)) => Ok("udp"),
+            _ => Err(ParseError::CouldNotFindProtocol),
+        }
+    }
+
+    /// `UFWRule.set_port`'s checks on a port value (`any` passes).
+    fn check_port(&self, port: &str) -> Result<(), ParseError> {
+        let bad = || Err(ParseError::BadPort(port.into()));
+        if port == "any" {
+            return Ok(());
+        }
+        if port.starts_with([',', ':']) || port.ends_with([',', ':']) {
+            return bad();
+        }
+        if port.matches([',', ':']).count() > 14 {
+            return bad();
+        }
+        let in_range = |s: &str| s.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
+        for p in port.split(',') {
+            let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+            match p.split_once(':') {
+                Some((a, b)) if digits(a) && digits(b) => {
+                    if !in_range(a)
+                        || !in_range(b)
+                        || a.parse::<u32>().ok() >= b.parse::<u32>().ok()
+                    {
+                        return bad();
+                    }
+                }
+                _ if digits(p) => {
+                    if !in_range(p) {
+                        return bad();
+                    }
+                }
+                _ => {
+                    // `^\w[\w\-]+` then getservbyname.
+                    let mut cs = p.chars();
+                    let word = cs.next().is_some_and(|c| c.is_alphanumeric() || c == '_')
+                        && cs
+                            .next()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+                    if !word || self.services.lookup(p).is_none() {
+                        return bad();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The checked words as fw's typed rule.
+    fn typed(
+        &mut self,
+        action: Action,
+        dir: Direction,
+        forward: bool,
+        t: Typed,
+        family: Option<Family>,
+    ) -> Result<Parsed, ParseError> {
+        let Typed {
+            log,
+            comment,
+            proto,
+            ifaces: [if_in, if_out],
+            mut src,
+            mut dst,
+            short_app,
+            saw_to,
+        } = t;
         let mut opts = RuleOpts {
             log,
             comment,
             forward,
             ..RuleOpts::default()
         };
-        if forward {
-            // A route rule's interfaces: `iface` is the `in on` one.
-            match (dir, second) {
-                (Direction::Out, Some((_, in_if))) => {
-                    opts.iface_out = iface.take();
-                    iface = Some(in_if);
-                }
-                (Direction::Out, None) => opts.iface_out = iface.take(),
-                (Direction::In | Direction::Fwd, Some((_, out_if))) => {
-                    opts.iface_out = Some(out_if);
-                }
-                (Direction::In | Direction::Fwd, None) => {}
+        let iface = if forward {
+            opts.iface_out = if_out;
+            if_in
+        } else {
+            if if_in.is_some() && if_out.is_some() {
+                return Err(ParseError::TwoInterfaces);
             }
-        }
-        let has_iface = iface.is_some() || opts.iface_out.is_some();
-        let base = Rule {
+            if_in.or(if_out)
+        };
+        let mut rule = Rule {
             action,
             dir,
             iface,
-            proto: Proto::Any,
+            proto: parse_proto(&proto)?,
             src: None,
             sport: None,
             dst: None,
@@ -448,179 +844,29 @@ impl RuleParser<'_> {
             family: Family::V4,
             opts,
         };
-        if rest.len() == 1 && !KEYWORDS.contains(&rest[0].as_str()) {
-            if has_iface {
-                return Err(ParseError::WrongNumberOfArguments);
+        for (side, slot, bad) in [
+            (
+                &src,
+                &mut rule.src,
+                ParseError::BadSource as fn(String) -> ParseError,
+            ),
+            (&dst, &mut rule.dst, ParseError::BadDestination),
+        ] {
+            if let Some(a) = &side.addr
+                && a != "any"
+            {
+                *slot = parse_addr(a, &mut self.notes).map_err(|m| match m {
+                    AddrError::Mask => ParseError::NonContiguousMask(a.clone()),
+                    AddrError::Bad => bad(a.clone()),
+                })?;
             }
-            return self.simple(base, &rest[0]);
         }
-        if rest.is_empty() && !has_iface {
-            return Err(ParseError::InvalidSyntax);
+        // Application profiles: ufw looks them up after parsing.
+        if let Some(name) = &short_app {
+            dst.app = Some(name.clone());
         }
-        if rest.len() >= 2 && !KEYWORDS.contains(&rest[0].as_str()) {
-            // Simple form followed by more words.
-            return Err(ParseError::NeedToOrFrom);
-        }
-        // ufw's rule (parser.py, after it took the leading direction out):
-        // the long form needs `to`, `from` or an interface clause; `allow
-        // [in] proto tcp` would otherwise read as "any TCP", widening the
-        // policy.
-        if !has_iface
-            && !rest
-                .iter()
-                .any(|w| matches!(w.as_str(), "to" | "from" | "in" | "out"))
-        {
-            return Err(ParseError::NeedToOrFrom);
-        }
-        self.extended(base, &rest)
-    }
-
-    /// `PORT[/PROTO]`, `SERVICE[/PROTO]`, `LIST/PROTO`, `A:B/PROTO`.
-    fn simple(&mut self, mut rule: Rule, word: &str) -> Result<Parsed, ParseError> {
-        let (ports, proto) = match word.split_once('/') {
-            Some((p, proto)) => (p, Some(proto)),
-            None => (word, None),
-        };
-        let proto = match proto {
-            None => None,
-            Some(p) => match p {
-                "tcp" => Some(Proto::TCP),
-                "udp" => Some(Proto::UDP),
-                _ => return Err(ParseError::BadPort(word.into())),
-            },
-        };
-        let numeric = ports
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ',' || c == ':');
-        if !numeric && !ports.contains([',', ':']) {
-            // A service name, else an application profile.
-            let Some((port, tcp, udp)) = self.services.lookup(ports) else {
-                if proto.is_some() {
-                    return Err(ParseError::BadPort(word.into()));
-                }
-                let app = self
-                    .apps
-                    .app(word)
-                    .ok_or_else(|| ParseError::UnknownWord(word.into()))?;
-                rule.opts.dapp = Some(app);
-                return self.finish(rule, None);
-            };
-            rule.dport = Some(PortSet(vec![PortRange { lo: port, hi: port }]));
-            rule.proto = match proto {
-                Some(p) => p,
-                None if tcp && udp => Proto::Any,
-                None if tcp => Proto::TCP,
-                None => Proto::UDP,
-            };
-            return self.finish(rule, None);
-        }
-        if !numeric {
-            return Err(ParseError::NonNumericRange);
-        }
-        let set = parse_ports(ports).map_err(|()| ParseError::BadPort(word.into()))?;
-        rule.proto = proto.unwrap_or(Proto::Any);
-        rule.dport = Some(set);
-        self.finish(rule, None)
-    }
-
-    fn extended(&mut self, mut rule: Rule, words: &[String]) -> Result<Parsed, ParseError> {
-        let mut i = 0;
-        let mut last: Option<Side> = None;
-        let mut saw_to = false;
-        let mut from_port: Option<String> = None;
-        let mut to_port: Option<String> = None;
-        let mut proto: Option<String> = None;
-        let (mut src, mut dst): (Option<String>, Option<String>) = (None, None);
-        let (mut sapp, mut dapp): (Option<String>, Option<String>) = (None, None);
-        if words.iter().any(|w| w == "app") && words.iter().any(|w| w == "proto") {
-            return Err(ParseError::ImproperSyntax);
-        }
-        while i < words.len() {
-            let key = words[i].as_str();
-            let value = |i: usize| -> Result<&String, ParseError> {
-                words
-                    .get(i + 1)
-                    .ok_or_else(|| ParseError::MissingValue(key.into()))
-            };
-            match key {
-                "proto" => {
-                    if proto.is_some() {
-                        return Err(ParseError::Unexpected(key.into()));
-                    }
-                    proto = Some(value(i)?.clone());
-                }
-                "from" => {
-                    if src.is_some() {
-                        return Err(ParseError::Unexpected(key.into()));
-                    }
-                    src = Some(value(i)?.clone());
-                    last = Some(Side::From);
-                }
-                "to" => {
-                    if dst.is_some() {
-                        return Err(ParseError::Unexpected(key.into()));
-                    }
-                    dst = Some(value(i)?.clone());
-                    saw_to = true;
-                    last = Some(Side::To);
-                }
-                "port" => {
-                    let v = value(i)?.clone();
-                    match last {
-                        None => return Err(ParseError::NeedToOrFrom),
-                        Some(Side::From) if from_port.is_none() => from_port = Some(v),
-                        Some(Side::To) if to_port.is_none() => to_port = Some(v),
-                        Some(_) => return Err(ParseError::Unexpected(key.into())),
-                    }
-                }
-                "app" => {
-                    let v = value(i)?.clone();
-                    match last {
-                        None => return Err(ParseError::NeedToOrFrom),
-                        Some(Side::From) if sapp.is_none() => sapp = Some(v),
-                        Some(Side::To) if dapp.is_none() => dapp = Some(v),
-                        Some(_) => return Err(ParseError::ImproperSyntax),
-                    }
-                }
-                "on" | "in" | "out" => return Err(ParseError::WrongNumberOfArguments),
-                _ => {
-                    if i + 1 == words.len() && i > 0 {
-                        return Err(ParseError::WrongNumberOfArguments);
-                    }
-                    return Err(ParseError::Unexpected(key.into()));
-                }
-            }
-            i += 2;
-        }
-
-        // Addresses and family.
-        let mut family = None;
-        if let Some(s) = &src {
-            rule.src =
-                parse_addr(s, &mut self.notes).map_err(|()| ParseError::BadSource(s.clone()))?;
-        }
-        if let Some(d) = &dst {
-            rule.dst = parse_addr(d, &mut self.notes)
-                .map_err(|()| ParseError::BadDestination(d.clone()))?;
-        }
-        for net in [rule.src, rule.dst].into_iter().flatten() {
-            let f = if net.addr().is_ipv4() {
-                Family::V4
-            } else {
-                Family::V6
-            };
-            if family.is_some_and(|g| g != f) {
-                return Err(ParseError::MixedVersions);
-            }
-            family = Some(f);
-        }
-
-        // Application profiles, one side each, never with a port there.
-        if (sapp.is_some() && from_port.is_some()) || (dapp.is_some() && to_port.is_some()) {
-            return Err(ParseError::NoAppRules);
-        }
-        for (name, slot) in [(&sapp, &mut rule.opts.sapp), (&dapp, &mut rule.opts.dapp)] {
-            if let Some(n) = name {
+        for (side, slot) in [(&src, &mut rule.opts.sapp), (&dst, &mut rule.opts.dapp)] {
+            if let Some(n) = &side.app {
                 *slot = Some(
                     self.apps
                         .app(n)
@@ -628,82 +874,81 @@ impl RuleParser<'_> {
                 );
             }
         }
-
+        // ufw 0.36.2's frontend, on a source profile named in another
+        // case (`from any app ssh` for `SSH`), sets the destination port
+        // to the profile's name: a bad port unless a destination profile
+        // takes its place (and no error on a delete, which forgives it).
+        if let (Some(given), Some(found), None) = (&src.app, &rule.opts.sapp, &dst.app)
+            && !self.deleting
+            && *given != found.name
+            && self.services.lookup(&found.name).is_none()
+        {
+            return Err(ParseError::AppCasePort(found.name.clone()));
+        }
+        if (src.app.is_some() && src.port.is_some()) || (dst.app.is_some() && dst.port.is_some()) {
+            return Err(ParseError::NoAppRules);
+        }
         // The deliberate difference: `from X port P` without `to` = dport P.
         if !saw_to
-            && sapp.is_none()
-            && to_port.is_none()
-            && let Some(p) = from_port.take()
+            && src.app.is_none()
+            && dst.port.is_none()
+            && short_app.is_none()
+            && let Some(p) = src.port.take()
         {
+            let a = src.addr.as_deref().unwrap_or("any");
             self.notes.push(format!(
-                "fw-ctl: read as 'from {} to any port {p}' (destination port {p}); \
-                 write 'from {} port {p} to any' for a source port",
-                src.as_deref().unwrap_or("any"),
-                src.as_deref().unwrap_or("any"),
+                "fw-ctl: read as 'from {a} to any port {p}' (destination port {p}); \
+                 write 'from {a} port {p} to any' for a source port"
             ));
-            to_port = Some(p);
+            dst.port = Some(p);
         }
-
-        let proto = match &proto {
-            None => None,
-            Some(p) => Some(parse_proto(p)?),
-        };
-        rule.proto = proto.unwrap_or(Proto::Any);
-        let mut svc_proto: Option<Proto> = None;
-        for (text, slot) in [(&from_port, &mut rule.sport), (&to_port, &mut rule.dport)] {
-            let Some(text) = text else { continue };
-            let (set, sp) = self.ports_value(text)?;
-            if let Some(sp) = sp {
-                svc_proto = Some(sp);
+        for (side, slot) in [(&src, &mut rule.sport), (&dst, &mut rule.dport)] {
+            let Some(p) = &side.port else { continue };
+            if p == "any" {
+                continue;
             }
-            *slot = Some(set);
-        }
-        if let Some(sp) = svc_proto {
-            match proto {
-                None => rule.proto = sp,
-                Some(p) if sp == Proto::Any || sp == p => {}
-                Some(p) => return Err(ParseError::ProtocolMismatch(proto_name(p))),
-            }
+            let numbers: Vec<String> = p
+                .split(',')
+                .map(|item| match self.services.lookup(item) {
+                    Some((port, _, _)) if !numeric_ports(item) => port.to_string(),
+                    _ => item.to_owned(),
+                })
+                .collect();
+            *slot =
+                Some(parse_ports(&numbers.join(",")).map_err(|()| ParseError::BadPort(p.clone()))?);
         }
         self.finish(rule, family)
     }
 
-    /// A `port` value: numbers, ranges, lists, or one service name (whose
-    /// protocol is returned).
-    fn ports_value(&self, text: &str) -> Result<(PortSet, Option<Proto>), ParseError> {
-        if text
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ',' || c == ':')
-        {
-            let set = parse_ports(text).map_err(|()| ParseError::BadPort(text.into()))?;
-            return Ok((set, None));
-        }
-        if text.contains([',', ':']) {
-            return Err(ParseError::NonNumericRange);
-        }
-        let (port, tcp, udp) = self
-            .services
-            .lookup(text)
-            .ok_or_else(|| ParseError::BadPort(text.into()))?;
-        let p = match (tcp, udp) {
-            (true, true) => Proto::Any,
-            (true, false) => Proto::TCP,
-            _ => Proto::UDP,
-        };
-        Ok((PortSet(vec![PortRange { lo: port, hi: port }]), Some(p)))
-    }
-
     /// Checks that ports and protocol fit and fixes the family.
     fn finish(&mut self, rule: Rule, mut family: Option<Family>) -> Result<Parsed, ParseError> {
-        if rule.has_ports() {
+        let mut late = None;
+        let user_multi = [&rule.sport, &rule.dport]
+            .into_iter()
+            .flatten()
+            .any(|s| !s.is_single());
+        if rule.opts.sapp.is_some() || rule.opts.dapp.is_some() {
+            // ufw's backend checks each rule an application expands to,
+            // with the protocol of the profile's port spec.
+            if rule.proto == Proto::Any && app_legs_need_proto(&rule, user_multi) {
+                if self.protocols == Protocols::Ufw {
+                    late = Some(ParseError::MultiplePortsNeedProto);
+                } else {
+                    return Err(ParseError::MultiplePortsNeedProto);
+                }
+            }
+        } else if rule.has_ports() {
             match rule.proto {
                 Proto::Any => {
-                    let multi = [&rule.sport, &rule.dport]
-                        .into_iter()
-                        .flatten()
-                        .any(|s| !s.is_single());
+                    let multi = user_multi;
                     if multi {
-                        return Err(ParseError::MultiplePortsNeedProto);
+                        // ufw's backend finds this after the frontend
+                        // checked the insert position.
+                        if self.protocols == Protocols::Ufw {
+                            late = Some(ParseError::MultiplePortsNeedProto);
+                        } else {
+                            return Err(ParseError::MultiplePortsNeedProto);
+                        }
                     }
                 }
                 p if p.has_ports() => {}
@@ -722,8 +967,126 @@ impl RuleParser<'_> {
         Ok(Parsed {
             spec: RuleSpec { rule, family },
             notes: std::mem::take(&mut self.notes),
+            late,
         })
     }
+}
+
+/// Whether a rule an application expands to (ufw's
+/// `get_app_rules_from_template`: each port spec of the destination
+/// profile, with each of the source profile's) has several ports and no
+/// protocol: `user_multi` when the command's own port is a list or range.
+fn app_legs_need_proto(rule: &Rule, user_multi: bool) -> bool {
+    let legs = |a: &Option<crate::rule::App>| -> Vec<(Proto, bool)> {
+        a.as_ref().map_or_else(
+            || vec![(Proto::Any, false)],
+            |a| {
+                a.legs
+                    .iter()
+                    .map(|(p, ports)| (*p, !ports.is_single()))
+                    .collect()
+            },
+        )
+    };
+    let (d, s) = (legs(&rule.opts.dapp), legs(&rule.opts.sapp));
+    d.iter().any(|&(dp, dm)| {
+        s.iter().any(|&(sp, sm)| {
+            let proto = if sp == Proto::Any { dp } else { sp };
+            proto == Proto::Any && (user_multi || dm || sm)
+        })
+    })
+}
+
+/// The words of a rule once ufw's checks passed.
+struct Typed {
+    log: LogType,
+    comment: Option<String>,
+    proto: String,
+    ifaces: [Option<String>; 2],
+    src: SideWords,
+    dst: SideWords,
+    short_app: Option<String>,
+    saw_to: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    From,
+    To,
+}
+
+/// `util.parse_port_proto`: `PORT` or `PORT/PROTO`.
+fn parse_port_proto(w: &str) -> Result<(&str, &str), ParseError> {
+    let parts: Vec<&str> = w.split('/').collect();
+    match parts[..] {
+        [port] => Ok((port, "any")),
+        [port, proto] => {
+            if PORTLESS.contains(&proto) {
+                return Err(ParseError::PortWithoutPortProto(proto.into()));
+            }
+            Ok((port, proto))
+        }
+        _ => Err(ParseError::BadPort(w.into())),
+    }
+}
+
+/// `util.valid_address4`: a dotted quad, optionally `/LEN` (0-32) or
+/// `/DOTTED.QUAD` (any mask).
+fn valid_address4(a: &str) -> bool {
+    if a.len() > 31
+        || !a
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '/')
+    {
+        return false;
+    }
+    let net: Vec<&str> = a.split('/').collect();
+    if net[0].parse::<Ipv4Addr>().is_err() {
+        return false;
+    }
+    match net[..] {
+        [_] => true,
+        [_, m] => cidr_len(m, 32) || dotted_quads(m),
+        _ => false,
+    }
+}
+
+/// `util.valid_address6`: an IPv6 address, optionally `/LEN` (0-128).
+fn valid_address6(a: &str) -> bool {
+    if a.len() > 43
+        || !a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.' || c == '/')
+    {
+        return false;
+    }
+    let net: Vec<&str> = a.split('/').collect();
+    if net[0].parse::<std::net::Ipv6Addr>().is_err() {
+        return false;
+    }
+    match net[..] {
+        [_] => true,
+        [_, m] => cidr_len(m, 128),
+        _ => false,
+    }
+}
+
+/// `_valid_cidr_netmask`: digits, 0..=max.
+fn cidr_len(m: &str, max: u32) -> bool {
+    !m.is_empty()
+        && m.chars().all(|c| c.is_ascii_digit())
+        && m.parse::<u32>().is_ok_and(|n| n <= max)
+}
+
+/// `_valid_dotted_quads`: four numbers 0-255.
+fn dotted_quads(m: &str) -> bool {
+    let q: Vec<&str> = m.split('.').collect();
+    q.len() == 4
+        && q.iter().all(|x| {
+            !x.is_empty()
+                && x.chars().all(|c| c.is_ascii_digit())
+                && x.parse::<u32>().is_ok_and(|n| n <= 255)
+        })
 }
 
 /// The name of a protocol (or its number).
@@ -799,16 +1162,29 @@ pub fn parse_ports(text: &str) -> Result<PortSet, ()> {
     Ok(PortSet(v))
 }
 
+/// Why an address is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrError {
+    /// Not an address or prefix.
+    Bad,
+    /// An IPv4 dotted netmask that is not a prefix.
+    Mask,
+}
+
 /// Parses `any`, an address, or a prefix (`/len`, or `/dotted.mask` for
-/// IPv4). IPv4 host bits are cleared with ufw's warning.
+/// IPv4), as ufw's `normalize_address`: host bits of an IPv4 prefix are
+/// cleared and an IPv6 address is written in its canonical form, each
+/// with ufw's warning; a `/0` prefix is `any` (of the family).
 ///
 /// # Errors
-/// `Err(())` when the text is no address (the caller names the token).
-#[expect(
-    clippy::result_unit_err,
-    reason = "the caller names the bad token in its own error"
-)]
-pub fn parse_addr(text: &str, notes: &mut Vec<String>) -> Result<Option<IpNet>, ()> {
+/// [`AddrError`]; the caller names the bad token.
+pub fn parse_addr(text: &str, notes: &mut Vec<String>) -> Result<Option<IpNet>, AddrError> {
+    const CHANGED: &str = "WARN: Rule changed after normalization";
+    let note = |notes: &mut Vec<String>| {
+        if !notes.iter().any(|n| n == CHANGED) {
+            notes.push(CHANGED.into());
+        }
+    };
     if text == "any" {
         return Ok(None);
     }
@@ -816,25 +1192,28 @@ pub fn parse_addr(text: &str, notes: &mut Vec<String>) -> Result<Option<IpNet>, 
         Some((a, l)) => (a, Some(l)),
         None => (text, None),
     };
-    let ip: IpAddr = addr.parse().map_err(|_| ())?;
+    let ip: IpAddr = addr.parse().map_err(|_| AddrError::Bad)?;
     let net = match ip {
         IpAddr::V4(a) => {
             let len = match len {
                 None => 32,
                 Some(l) if l.contains('.') => {
-                    let m: Ipv4Addr = l.parse().map_err(|_| ())?;
+                    if !dotted_quads(l) {
+                        return Err(AddrError::Bad);
+                    }
+                    let m: Ipv4Addr = l.parse().map_err(|_| AddrError::Bad)?;
                     let m = u32::from(m);
                     let ones = m.leading_ones();
                     if m.checked_shl(ones).unwrap_or(0) != 0 {
-                        return Err(());
+                        return Err(AddrError::Mask);
                     }
                     ones as u8
                 }
                 Some(l) => parse_len(l, 32)?,
             };
-            let net = Ipv4Net::new(a, len).map_err(|_| ())?;
+            let net = Ipv4Net::new(a, len).map_err(|_| AddrError::Bad)?;
             if net.trunc() != net {
-                notes.push("WARN: Rule changed after normalization".into());
+                note(notes);
             }
             IpNet::V4(net.trunc())
         }
@@ -843,21 +1222,20 @@ pub fn parse_addr(text: &str, notes: &mut Vec<String>) -> Result<Option<IpNet>, 
                 None => 128,
                 Some(l) => parse_len(l, 128)?,
             };
-            IpNet::V6(Ipv6Net::new(a, len).map_err(|_| ())?)
+            if a.to_string() != addr.to_lowercase() {
+                note(notes);
+            }
+            IpNet::V6(Ipv6Net::new(a, len).map_err(|_| AddrError::Bad)?)
         }
     };
-    Ok(Some(net))
+    Ok((net.prefix_len() > 0).then_some(net))
 }
 
-fn parse_len(l: &str, max: u8) -> Result<u8, ()> {
-    if l.is_empty() || l.len() > 3 || !l.chars().all(|c| c.is_ascii_digit()) {
-        return Err(());
+fn parse_len(l: &str, max: u8) -> Result<u8, AddrError> {
+    if !cidr_len(l, u32::from(max)) {
+        return Err(AddrError::Bad);
     }
-    let n: u8 = l.parse().map_err(|_| ())?;
-    if n > max {
-        return Err(());
-    }
-    Ok(n)
+    l.parse().map_err(|_| AddrError::Bad)
 }
 
 /// Checks an interface name (as ufw: at most 15 characters, no aliases, no
@@ -866,7 +1244,13 @@ fn parse_len(l: &str, max: u8) -> Result<u8, ()> {
 /// # Errors
 /// [`ParseError::BadInterface`].
 pub fn check_iface(name: &str) -> Result<String, ParseError> {
-    // ufw 0.36.2's checks and words (`UFWRule.set_interface`), in its order.
+    ufw_iface(name)?;
+    fw_iface(name)?;
+    Ok(name.into())
+}
+
+/// ufw 0.36.2's checks and words (`UFWRule.set_interface`), in its order.
+fn ufw_iface(name: &str) -> Result<(), ParseError> {
     let bad = |why| Err(ParseError::BadInterface(name.into(), why));
     if name.contains('!') {
         return bad(": reserved character: '!'");
@@ -877,9 +1261,27 @@ pub fn check_iface(name: &str) -> Result<String, ParseError> {
     if name == "." || name == ".." {
         return bad(": can't use '.' or '..'");
     }
-    // fw's own check: a word of the grammar is no interface name (ufw
-    // refuses most of them with another message, and stores `in on out`
-    // or `in on on` as a garbled rule; a listed difference).
+    if name.is_empty() {
+        return bad(": interface name is empty");
+    }
+    if name.chars().count() > 15 {
+        return bad(": interface name too long");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.+,=%@".contains(c))
+    {
+        return bad("");
+    }
+    Ok(())
+}
+
+/// fw's own checks, made once ufw's pass: a word of the grammar is no
+/// interface name (ufw stores `in on out` or `in on on` as a garbled
+/// rule; a listed difference), and the wildcard `+` is a trailing one (as
+/// iptables').
+fn fw_iface(name: &str) -> Result<(), ParseError> {
+    let bad = |why| Err(ParseError::BadInterface(name.into(), why));
     if matches!(
         name,
         "in" | "out"
@@ -895,23 +1297,10 @@ pub fn check_iface(name: &str) -> Result<String, ParseError> {
     ) {
         return bad(": a keyword");
     }
-    if name.is_empty() {
-        return bad(": interface name is empty");
-    }
-    if name.len() > 15 {
-        return bad(": interface name too long");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_-.+,=%@".contains(c))
-    {
-        return bad("");
-    }
-    // fw's wildcard is a trailing `+` (as iptables').
     if name[..name.len() - 1].contains('+') {
         return bad(": '+' only as the last character");
     }
-    Ok(name.into())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1007,11 +1396,21 @@ mod tests {
 
     #[test]
     fn issue_12_keywords_are_no_interface_names() {
-        for w in ["out", "on", "from", "comment", "log-all", "port"] {
+        // (`in on comment ...` takes `to` as the comment and `in on
+        // log-all` is ufw's "Option 'log-all' not allowed here".)
+        // ufw reads every word as a key, also one an `on` took: `in on
+        // from to ...` is ufw's "Bad source address", `in on port` its
+        // "Need 'from' or 'to' with 'port'".
+        assert!(matches!(
+            p("in on from to any port 80"),
+            Err(ParseError::BadSource(_))
+        ));
+        for w in ["out", "on"] {
             let line = format!("in on {w} to any port 80");
+            let r = p(&line);
             assert!(
-                matches!(p(&line), Err(ParseError::BadInterface(..))),
-                "{line}"
+                matches!(r, Err(ParseError::BadInterface(..))),
+                "{line}: {r:?}"
             );
         }
         assert!(p("in on any to any port 80").is_ok());
@@ -1125,7 +1524,8 @@ mod tests {
         use super::*;
 
         fn arb_rule() -> impl Strategy<Value = Rule> {
-            let addr4 = (any::<[u8; 4]>(), 0u8..=32).prop_map(|(a, l)| {
+            // A /0 prefix is "any" (of its family) in every reading.
+            let addr4 = (any::<[u8; 4]>(), 1u8..=32).prop_map(|(a, l)| {
                 ipnet::Ipv4Net::new(a.into(), l)
                     .map(|n| IpNet::V4(n.trunc()))
                     .ok()
