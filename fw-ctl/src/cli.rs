@@ -669,6 +669,9 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
         if created {
             let _ = Dataplane::destroy(&pins);
         }
+        // As ufw, whose failed start writes `ENABLED=no` back: the saved
+        // state is what it was.
+        let _ = dir.save(&old);
         return Err(e);
     }
     Ok(())

@@ -192,11 +192,96 @@ pub fn resolve(name: &str, ifaces: &[Iface]) -> Vec<u32> {
 /// # Errors
 /// When the kernel cannot be asked.
 pub fn ports() -> Result<std::collections::HashSet<u32>, NetnsError> {
+    const IFLA_MASTER: u16 = 10;
+    let mut out = std::collections::HashSet::new();
+    dump_links(|index, attrs| {
+        for (kind, value) in attrs_of(attrs) {
+            if kind == IFLA_MASTER && value.len() >= 4 && u32_of(value) != 0 {
+                out.insert(index);
+            }
+        }
+    })?;
+    Ok(out)
+}
+
+/// An XDP program the kernel has on an interface (rtnetlink's
+/// `IFLA_XDP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XdpProgram {
+    /// The program's id.
+    pub id: u32,
+    /// How it is attached: `driver`, `generic`, `offload` or `multi`.
+    pub mode: &'static str,
+}
+
+/// The XDP program on interface `index`, if any.
+///
+/// # Errors
+/// When the kernel cannot be asked.
+pub fn xdp_program(index: u32) -> Result<Option<XdpProgram>, NetnsError> {
+    const IFLA_XDP: u16 = 43;
+    const IFLA_XDP_ATTACHED: u16 = 2;
+    const IFLA_XDP_PROG_ID: u16 = 4;
+    let mut found = None;
+    dump_links(|i, attrs| {
+        if i != index {
+            return;
+        }
+        for (kind, value) in attrs_of(attrs) {
+            if kind != IFLA_XDP {
+                continue;
+            }
+            let (mut mode, mut id) = (0u8, 0u32);
+            for (k, v) in attrs_of(value) {
+                match k {
+                    IFLA_XDP_ATTACHED if !v.is_empty() => mode = v[0],
+                    IFLA_XDP_PROG_ID if v.len() >= 4 => id = u32_of(v),
+                    _ => {}
+                }
+            }
+            // XDP_ATTACHED_DRV 1, SKB 2, HW 3, MULTI 4.
+            let mode = match mode {
+                0 => continue,
+                1 => "driver",
+                2 => "generic",
+                3 => "offload",
+                _ => "multi",
+            };
+            found = Some(XdpProgram { id, mode });
+        }
+    })?;
+    Ok(found)
+}
+
+fn u32_of(b: &[u8]) -> u32 {
+    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The netlink attributes (type without its flag bits, value) in `b`.
+fn attrs_of(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        if off + 4 > b.len() {
+            return None;
+        }
+        let len = u16::from_ne_bytes([b[off], b[off + 1]]) as usize;
+        let kind = u16::from_ne_bytes([b[off + 2], b[off + 3]]) & 0x3fff;
+        if len < 4 || off + len > b.len() {
+            return None;
+        }
+        let value = &b[off + 4..off + len];
+        off += (len + 3) & !3;
+        Some((kind, value))
+    })
+}
+
+/// Dumps every link of this namespace (`RTM_GETLINK`): `each(index,
+/// attributes)` per link.
+fn dump_links(mut each: impl FnMut(u32, &[u8])) -> Result<(), NetnsError> {
     const RTM_GETLINK: u16 = 18;
     const RTM_NEWLINK: u16 = 16;
     const NLMSG_DONE: u16 = 3;
     const NLMSG_ERROR: u16 = 2;
-    const IFLA_MASTER: u16 = 10;
     let err = |_: ()| NetnsError::Interfaces(io::Error::last_os_error());
     let fd = rtnetlink_socket().map_err(NetnsError::Interfaces)?;
     // nlmsghdr (16 bytes) + ifinfomsg (16 bytes): a dump of every link.
@@ -211,7 +296,6 @@ pub fn ports() -> Result<std::collections::HashSet<u32>, NetnsError> {
     if unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
         return Err(err(()));
     }
-    let mut out = std::collections::HashSet::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // SAFETY: recv into our buffer.
@@ -222,33 +306,18 @@ pub fn ports() -> Result<std::collections::HashSet<u32>, NetnsError> {
         let data = &buf[..n as usize];
         let mut off = 0;
         while off + 16 <= data.len() {
-            let u32_at =
-                |o: usize| u32::from_ne_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
-            let u16_at = |o: usize| u16::from_ne_bytes([data[o], data[o + 1]]);
-            let len = u32_at(off) as usize;
-            let kind = u16_at(off + 4);
+            let len = u32_of(&data[off..]) as usize;
+            let kind = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
             if len < 16 || off + len > data.len() {
                 break;
             }
             match kind {
-                NLMSG_DONE => return Ok(out),
+                NLMSG_DONE => return Ok(()),
                 NLMSG_ERROR => {
                     return Err(NetnsError::Interfaces(io::Error::other("rtnetlink error")));
                 }
                 RTM_NEWLINK if len >= 32 => {
-                    let index = u32_at(off + 20);
-                    let mut a = off + 32;
-                    while a + 4 <= off + len {
-                        let alen = u16_at(a) as usize;
-                        let atype = u16_at(a + 2) & 0x3fff;
-                        if alen < 4 {
-                            break;
-                        }
-                        if atype == IFLA_MASTER && alen >= 8 && u32_at(a + 4) != 0 {
-                            out.insert(index);
-                        }
-                        a += (alen + 3) & !3;
-                    }
+                    each(u32_of(&data[off + 20..]), &data[off + 32..off + len]);
                 }
                 _ => {}
             }

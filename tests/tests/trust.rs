@@ -10,7 +10,9 @@
 //! - kill -9 at every step boundary of the apply transaction (the test-only
 //!   `FW_TEST_CRASH_AT` point): status tells the truth, packets agree;
 //! - broken state files are loud and change nothing; bad input changes no
-//!   byte of the state; a closed pipe is a quiet exit 0.
+//!   byte of the state; a closed pipe is a quiet exit 0;
+//! - `enable` beside another tool's XDP program (xdp-filter) names it and
+//!   changes nothing.
 
 use std::{
     io::Read as _,
@@ -641,4 +643,103 @@ fn interfaces_left_out_by_enable_i_are_named_not_hidden() {
         out.contains("Not filtered (not in INTERFACES): fw1\n"),
         "{out}"
     );
+}
+
+/// xdp-filter (Debian's xdp-tools) on an interface, unloaded on drop
+/// (also when the test fails), with libxdp's pin dir removed if it made it.
+struct XdpFilter {
+    ns: String,
+    iface: &'static str,
+    made_libxdp_dir: bool,
+}
+
+impl XdpFilter {
+    fn load(ns: &Netns, iface: &'static str) -> Self {
+        let made_libxdp_dir = !Path::new("/sys/fs/bpf/xdp").exists();
+        let g = Self {
+            ns: ns.path(),
+            iface,
+            made_libxdp_dir,
+        };
+        let o = Command::new("nsenter")
+            .arg(format!("--net={}", g.ns))
+            .args(["xdp-filter", "load", "-m", "native", iface])
+            .output()
+            .expect("xdp-filter (cargo xtask setup installs xdp-tools)");
+        assert!(o.status.success(), "xdp-filter load: {}", text(&o.stderr));
+        g
+    }
+}
+
+impl Drop for XdpFilter {
+    fn drop(&mut self) {
+        let _ = Command::new("nsenter")
+            .arg(format!("--net={}", self.ns))
+            .args(["xdp-filter", "unload", self.iface])
+            .output();
+        if self.made_libxdp_dir {
+            let _ = std::fs::remove_dir("/sys/fs/bpf/xdp");
+        }
+    }
+}
+
+/// `enable` where another tool's XDP program owns an interface: the error
+/// names the interface, the program (its id and name, as the kernel
+/// reports them) and what to do; nothing changes (state files, pins,
+/// `status` inactive, packets as before); `enable -i` with the other
+/// interfaces then works and leaves that one out, by name.
+#[test]
+fn enable_beside_another_xdp_program_names_it_and_changes_nothing() {
+    let p = Pair::new("busy");
+    late_veth(&p);
+    let _l = tcp_listeners(&p.host, &[22, 23]);
+    let fw = FwCtl::new(&p.host, Launch::Nsenter);
+    fw.ok(&["allow", "22/tcp"]);
+    let _xf = XdpFilter::load(&p.host, "fw0");
+    let shown = text(&p.host.ip(&["-d", "link", "show", "dev", "fw0"]).stdout);
+    let id = shown
+        .split("prog/xdp id ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no XDP program on fw0: {shown}"))
+        .to_owned();
+    let before = files(&fw.state);
+    let o = fw.output(&["--force", "enable"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "interface fw0 already runs another XDP program (id {id}, name xdpfilt_"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("xdp-loader unload fw0 --all") && err.contains("fw-ctl enable -i"),
+        "{err}"
+    );
+    assert_eq!(
+        files(&fw.state),
+        before,
+        "a failed enable changed the state"
+    );
+    assert!(!fw.pin_dir().exists(), "a failed enable left pins");
+    let (code, out, e) = status(&fw);
+    assert_eq!((code, out.as_str()), (0, "Status: inactive\n"), "{e}");
+    // Nothing of fw's is attached: the denied port answers on both links.
+    for to in [DENIED4, "203.0.113.1:23"] {
+        assert_eq!(tcp_connect(&p.client, addr(to)), Connect::Connected, "{to}");
+    }
+    fw.ok(&["--force", "enable", "-i", "fw1"]);
+    let (code, out, e) = status(&fw);
+    assert_eq!(code, 0, "{out}{e}");
+    assert!(
+        out.contains("Not filtered (not in INTERFACES): fw0\n"),
+        "{out}"
+    );
+    assert_eq!(
+        tcp_connect(&p.client, addr("203.0.113.1:23")),
+        Connect::Silence
+    );
+    assert_eq!(tcp_connect(&p.client, addr(DENIED4)), Connect::Connected);
+    fw.ok(&["disable"]);
 }

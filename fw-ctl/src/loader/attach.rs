@@ -52,7 +52,16 @@ pub fn attach_xdp(pins: &Pins, ifname: &str) -> Result<XdpModeUsed, LoaderError>
         Ok(id) => (id, XdpModeUsed::Driver),
         Err(native) => match p.attach(ifname, XdpMode::Skb) {
             Ok(id) => (id, XdpModeUsed::Generic),
-            Err(_) => return Err(prog_err(PROG_XDP)(native)),
+            Err(_) => {
+                return Err(match foreign_xdp(ifname) {
+                    Some(found) => LoaderError::XdpBusy {
+                        iface: ifname.to_owned(),
+                        found,
+                        source: Box::new(native),
+                    },
+                    None => prog_err(PROG_XDP)(native),
+                });
+            }
         },
     };
     let link = p.take_link(id).map_err(prog_err(PROG_XDP))?;
@@ -62,6 +71,23 @@ pub fn attach_xdp(pins: &Pins, ifname: &str) -> Result<XdpModeUsed, LoaderError>
     })?;
     pin_link(fd, pins.link("xdp", ifname))?;
     Ok(mode)
+}
+
+/// The XDP program another tool has on `ifname`, described for an error
+/// (`id 42, name xdp_dispatcher, driver mode`); fw's own are pinned and
+/// never attached twice.
+fn foreign_xdp(ifname: &str) -> Option<String> {
+    let c = std::ffi::CString::new(ifname).ok()?;
+    // SAFETY: a NUL-terminated name.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    let prog = crate::netns::xdp_program(index).ok()??;
+    let name = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .find(|p| p.id() == prog.id)
+        .and_then(|p| p.name_as_str().map(str::to_owned))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unnamed".into());
+    Some(format!("id {}, name {name}, {} mode", prog.id, prog.mode))
 }
 
 /// The link kinds of a protected interface, in the order they are

@@ -75,6 +75,22 @@ pub enum LoaderError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Another XDP program owns the interface.
+    #[error(
+        "interface {iface} already runs another XDP program ({found}): fw's filter cannot go \
+         on beside it. Remove that program (for example `xdp-loader unload {iface} --all` or \
+         `ip link set dev {iface} xdp off`), or leave {iface} out: `fw-ctl enable -i` with \
+         the other interfaces"
+    )]
+    XdpBusy {
+        /// The interface.
+        iface: String,
+        /// The program found there: `id N, name X, driver mode`.
+        found: String,
+        /// The kernel's answer to fw's attach.
+        #[source]
+        source: Box<ProgramError>,
+    },
     /// The object's maps do not match `fw_common`.
     #[error(transparent)]
     Abi(#[from] abi::AbiError),
