@@ -31,6 +31,7 @@ use crate::{
 mod app;
 mod explain;
 mod import;
+mod listening;
 mod report;
 mod top;
 pub mod usage;

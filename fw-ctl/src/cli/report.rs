@@ -1,6 +1,7 @@
 //! `show REPORT`: `added` (the rules as the commands that add them, ufw's
-//! form) and `raw` (for fw: the live kernel tables, entry by entry, with
-//! every rule's and reason's counters; ufw dumps its iptables chains here).
+//! form), `raw` (for fw: the live kernel tables, entry by entry, with
+//! every rule's and reason's counters; ufw dumps its iptables chains here),
+//! `builtins` and `listening` (`super::listening`).
 
 use std::{
     fmt::Write as _,
@@ -24,18 +25,26 @@ use crate::{
 
 /// `show REPORT`.
 pub(super) fn show(ctx: &Ctx, report: Option<&str>) -> Result<u8> {
-    if matches!(report, Some("added" | "raw" | "builtins")) {
+    if matches!(report, Some("added" | "raw" | "builtins" | "listening")) {
         ctx.warn_profiles();
     }
     match report {
         Some("added") => added(ctx),
         Some("raw") => raw(ctx),
         Some("builtins") => builtins(ctx),
-        Some(
-            r @ ("before-rules" | "user-rules" | "after-rules" | "logging-rules" | "listening"),
-        ) => {
+        Some("listening") => {
+            let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
+            let rules: Vec<_> = st.rules.iter().map(|r| r.rule.clone()).collect();
+            let text = super::listening::report(&rules);
+            // ufw prints a report that is not empty, with a newline.
+            if !text.is_empty() {
+                outln!("{text}");
+            }
+            Ok(0)
+        }
+        Some(r @ ("before-rules" | "user-rules" | "after-rules" | "logging-rules")) => {
             bail!(UserError(format!(
-                "fw-ctl has no report '{r}' yet (fw-ctl shows: added, raw, builtins)"
+                "fw-ctl has no report '{r}' yet (fw-ctl shows: added, raw, builtins, listening)"
             )))
         }
         other => syntax(other),
