@@ -39,12 +39,17 @@ fn main() -> ExitCode {
     // ufw's case rules first (`ENABLE`, `logging ON`); arguments that are
     // not UTF-8 go to clap as they are, which names them.
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let args: Vec<std::ffi::OsString> = match raw[1..]
+    let args: Vec<std::ffi::OsString> = match raw
+        .get(1..)
+        .unwrap_or_default()
         .iter()
         .map(|a| a.to_str().map(str::to_owned))
         .collect::<Option<Vec<String>>>()
     {
-        Some(words) => std::iter::once(raw[0].clone())
+        Some(words) => raw
+            .first()
+            .cloned()
+            .into_iter()
             .chain(ufw_case(words).into_iter().map(Into::into))
             .collect(),
         None => raw,

@@ -354,7 +354,8 @@ fn structured(r: &mut Rng) -> Vec<String> {
 /// - an IPv6 `limit` rule: `ufw --dry-run` assumes ip6tables has no
 ///   `recent` match ("historical default for the testsuite") and skips the
 ///   rule before checking it ("Skipping unsupported IPv6 'limit' rule");
-///   ufw for real, with the capability, checks it as fw does.
+///   ufw for real, with the capability, checks it as fw does (the test
+///   knows these lines by that message, not here).
 fn deliberate(args: &[String]) -> Option<&'static str> {
     const KEYWORDS: &[&str] = &[
         "in", "out", "on", "proto", "from", "to", "port", "app", "log", "log-all", "comment",
@@ -374,14 +375,6 @@ fn deliberate(args: &[String]) -> Option<&'static str> {
     }
     if args.iter().any(|w| non_contiguous_mask(w)) {
         return Some("a non-contiguous netmask");
-    }
-    let v6 = |w: &String| {
-        w.split('/')
-            .next()
-            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
-    };
-    if args.iter().any(|w| w.eq_ignore_ascii_case("limit")) && args.iter().any(v6) {
-        return Some("ufw --dry-run's IPv6 limit");
     }
     None
 }
@@ -464,7 +457,11 @@ fn bad_input_is_refused_as_ufw_refuses_it_and_changes_nothing() {
         } else {
             false
         };
-        if !same && deliberate(&v).is_none() {
+        // `ufw --dry-run` skips an IPv6 limit rule before checking it
+        // (see [`deliberate`]); its message says so.
+        let dry_v6_limit =
+            String::from_utf8_lossy(&a.stdout).contains("Skipping unsupported IPv6 'limit' rule");
+        if !same && !dry_v6_limit && deliberate(&v).is_none() {
             diffs.push(format!(
                 "`{}`: ufw {} ({ue}), fw-ctl {} ({fe})",
                 v.join(" "),

@@ -206,6 +206,20 @@ fn without_fw_lines(mut o: std::process::Output) -> std::process::Output {
     o
 }
 
+/// A ufw lab and an fw lab alike (`PREFIX` + `u` / `f`), each side with
+/// [`PROFILES`] and `extra` profile files.
+fn labs(prefix: &str, extra: &[(&str, &str)]) -> (Pair, Pair, Ufw, FwCtl) {
+    let ufw_lab = Pair::with_addrs(&format!("{prefix}u"), HOST_ADDRS, CLIENT_ADDRS);
+    let fw_lab = Pair::with_addrs(&format!("{prefix}f"), HOST_ADDRS, CLIENT_ADDRS);
+    let ufw = Ufw::new(&ufw_lab.host);
+    let fw = FwCtl::new(&fw_lab.host, Launch::Nsenter);
+    for (file, text) in PROFILES.iter().chain(extra) {
+        ufw.add_profile(file, text);
+        fw.add_profile(file, text);
+    }
+    (ufw_lab, fw_lab, ufw, fw)
+}
+
 /// Runs `script` against both, then the probes; records every difference.
 fn compare(name: &str, script: &[&str], probes: &[Probe], t: &mut Tally) {
     compare_with(name, &[], script, probes, t);
@@ -219,14 +233,7 @@ fn compare_with(
     probes: &[Probe],
     t: &mut Tally,
 ) {
-    let ufw_lab = Pair::with_addrs("pu", HOST_ADDRS, CLIENT_ADDRS);
-    let fw_lab = Pair::with_addrs("pf", HOST_ADDRS, CLIENT_ADDRS);
-    let ufw = Ufw::new(&ufw_lab.host);
-    let fw = FwCtl::new(&fw_lab.host, Launch::Nsenter);
-    for (file, text) in PROFILES.iter().chain(extra) {
-        ufw.add_profile(file, text);
-        fw.add_profile(file, text);
-    }
+    let (ufw_lab, fw_lab, ufw, fw) = labs("p", extra);
     for line in script {
         let w = words(line);
         let args: Vec<&str> = w.iter().map(String::as_str).collect();
@@ -979,14 +986,7 @@ fn profiles_are_read_as_ufws_configparser_reads_them() {
 /// networks and interfaces; outgoing and route rules never).
 #[test]
 fn show_listening_names_the_rules_ufw_names() {
-    let ufw_lab = Pair::with_addrs("lu", HOST_ADDRS, CLIENT_ADDRS);
-    let fw_lab = Pair::with_addrs("lf", HOST_ADDRS, CLIENT_ADDRS);
-    let ufw = Ufw::new(&ufw_lab.host);
-    let fw = FwCtl::new(&fw_lab.host, Launch::Nsenter);
-    for (file, text) in PROFILES {
-        ufw.add_profile(file, text);
-        fw.add_profile(file, text);
-    }
+    let (ufw_lab, fw_lab, ufw, fw) = labs("l", &[]);
     let script = [
         "allow 22/tcp",
         "allow from 198.51.100.0/24 to any port 9000 proto tcp",

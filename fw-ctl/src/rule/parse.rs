@@ -879,6 +879,7 @@ impl RuleParser<'_> {
         // to the profile's name: a bad port unless a destination profile
         // takes its place (and no error on a delete, which forgives it).
         if let (Some(given), Some(found), None) = (&src.app, &rule.opts.sapp, &dst.app)
+            && self.protocols == Protocols::Ufw
             && !self.deleting
             && *given != found.name
             && self.services.lookup(&found.name).is_none()
