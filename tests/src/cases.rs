@@ -251,8 +251,9 @@ pub fn rule() -> impl Strategy<Value = Rule> {
     })
 }
 
-fn action2() -> impl Strategy<Value = Action> {
-    prop_oneof![Just(Action::Allow), Just(Action::Deny)]
+/// A default policy: allow, deny or reject.
+fn policy() -> impl Strategy<Value = Action> {
+    prop_oneof![2 => Just(Action::Allow), 2 => Just(Action::Deny), 1 => Just(Action::Reject)]
 }
 
 /// A random packet and the direction it is seen in (forwarded ones go
@@ -320,9 +321,9 @@ pub struct Case {
 pub fn case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec(rule(), 0..40),
-        action2(),
-        action2(),
-        action2(),
+        policy(),
+        policy(),
+        policy(),
         prop::collection::vec(packet(), 1..=MAX_PACKETS_PER_LIST),
     )
         .prop_map(|(rules, incoming, outgoing, routed, packets)| Case {

@@ -163,6 +163,27 @@ impl Pkt {
         }
     }
 
+    /// True when fw answers this packet when it is rejected in `dir` (a
+    /// TCP reset when `reset`, i.e. a `reject` rule's TCP answer, else an
+    /// ICMP/ICMPv6 port-unreachable): never an ICMP packet or a fragment;
+    /// a reset for up to two VLAN tags, port-unreachable for untagged
+    /// frames; neither with IPv4 options or IPv6 extension headers (ufw
+    /// answers those too: the README lists it).
+    #[must_use]
+    pub fn answerable(&self, dir: Direction, reset: bool) -> bool {
+        let plain = self.v4_options.is_empty() && self.v6_ext.is_empty();
+        if self.non_first_fragment() {
+            return false;
+        }
+        if let (true, L4::Tcp(..)) = (reset, &self.l4) {
+            return self.tcp_flags & 0x04 == 0 && self.vlans.len() <= 2 && plain;
+        }
+        // (The same in every direction: XDP marks what TC ingress answers,
+        // TC egress answers what it can at once.)
+        let _ = dir;
+        !matches!(self.l4, L4::Icmp(_) | L4::Icmpv6(_)) && self.vlans.is_empty() && plain
+    }
+
     /// True when this is a non-first fragment (no transport header).
     #[must_use]
     pub fn non_first_fragment(&self) -> bool {

@@ -24,6 +24,17 @@ use fw_ctl::{
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// What a program did with one packet ([`Rig::outcome`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered.
+    Pass,
+    /// Dropped without an answer.
+    Drop,
+    /// Dropped and answered (TCP reset or ICMP/ICMPv6 port-unreachable).
+    Answer,
+}
+
 /// XDP_DROP.
 pub const XDP_DROP: u32 = 1;
 /// XDP_PASS.
@@ -338,6 +349,35 @@ impl Rig {
             ..TestRunOptions::new()
         };
         self.tc.test_run(opts).expect("tc test run").return_value as i32
+    }
+
+    /// Runs the program of `dir` and returns what it did: passed, dropped,
+    /// or dropped with an answer (a reject: XDP's mark for TC ingress, or
+    /// TC's redirect of the answer it built to the host's receive path).
+    ///
+    /// # Panics
+    /// On a return value the programs never give.
+    #[must_use]
+    pub fn outcome(&self, dir: Direction, frame: &[u8]) -> Outcome {
+        let xdp = |r: u32| match r {
+            XDP_PASS => Outcome::Pass,
+            XDP_DROP => Outcome::Drop,
+            XDP_REJECT => Outcome::Answer,
+            other => panic!("unexpected XDP return {other}"),
+        };
+        match dir {
+            Direction::In => xdp(self.xdp(frame)),
+            Direction::Out => match self.tc(frame) {
+                TC_PASS => Outcome::Pass,
+                TC_DROP => Outcome::Drop,
+                TC_REDIRECT => Outcome::Answer,
+                other => panic!("unexpected TC return {other}"),
+            },
+            Direction::Fwd => {
+                let ifin = self.router.as_ref().expect("a rig with_router").ifin;
+                xdp(self.xdp_on(ifin, frame))
+            }
+        }
     }
 
     /// Runs the program of `dir` and returns the verdict.

@@ -2,7 +2,9 @@
 //! the real eBPF object (XDP for incoming, TC for outgoing, via
 //! BPF_PROG_TEST_RUN) against the reference classifier's linear first match.
 //!
-//! Every (rule list, packet) case must agree on the verdict, and the counter
+//! Every (rule list, packet) case must agree on the outcome (passed,
+//! dropped, or dropped and answered: a reject's reset or port-unreachable
+//! frame, where fw answers), and the counter
 //! of the deciding rule (or of the default policy) must move by exactly that
 //! packet; after each list, every rule counter must equal the reference's
 //! tally. Addresses, prefixes and ports come from small pools so that rules
@@ -15,6 +17,7 @@
 use std::{
     cell::{Cell, RefCell},
     collections::HashMap,
+    net::IpAddr,
 };
 
 use fw_common::{Direction, Family, Reason};
@@ -25,7 +28,7 @@ use fw_ctl::{
 use fw_tests::{
     cases::{Case, MAX_PACKETS_PER_LIST, case},
     packet::{L4, Pkt},
-    rig::Rig,
+    rig::{Outcome, Rig},
     workload::inbound,
 };
 use ipnet::IpNet;
@@ -63,6 +66,12 @@ fn check(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
         }
         let want = classify(&case.rules, case.defaults, &m, &ifaces);
         let want_verdict = want.action.verdict();
+        // A reject answers (a rule's TCP with a reset) what fw can answer.
+        let want_outcome = match want.action {
+            Action::Allow | Action::Limit => Outcome::Pass,
+            Action::Reject if p.answerable(dir, want.rule_id.is_some()) => Outcome::Answer,
+            Action::Deny | Action::Reject => Outcome::Drop,
+        };
         let read = |rig: &Rig| match want.rule_id {
             Some(id) => rig.rule(id),
             None => {
@@ -75,12 +84,12 @@ fn check(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
             }
         };
         let before = read(rig);
-        let got = rig.verdict(dir, &frame);
+        let got = rig.outcome(dir, &frame);
         let after = read(rig);
         prop_assert_eq!(
             got,
-            want_verdict,
-            "verdict for {:?} {:?}: reference says {:?}\nrules:\n{}",
+            want_outcome,
+            "outcome for {:?} {:?}: reference says {:?}\nrules:\n{}",
             dir,
             m,
             want,
@@ -115,12 +124,17 @@ fn check(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-#[test]
-fn ebpf_agrees_with_reference_classifier() {
-    let total = fw_tests::cases_from_env("FW_DIFF_CASES", 100_000);
-    let rig = RefCell::new(Rig::new().with_router());
+/// Runs `check` on random cases (`case()`) in `rig` until `total` packets
+/// were checked (lists hold a random number of packets); `what` names the
+/// run in its last line.
+fn run_cases(
+    total: usize,
+    rig: Rig,
+    check: fn(&mut Rig, &Case) -> Result<(), TestCaseError>,
+    what: &str,
+) {
+    let rig = RefCell::new(rig);
     let checked = Cell::new(0usize);
-    // Rounds until enough cases ran (lists hold a random number of packets).
     while checked.get() < total {
         let lists = (total - checked.get()).div_ceil(MAX_PACKETS_PER_LIST / 2);
         let mut runner = TestRunner::new(Config {
@@ -139,8 +153,138 @@ fn ebpf_agrees_with_reference_classifier() {
         }
     }
     eprintln!(
-        "differential: {} (rule list, packet) cases, no disagreement",
+        "{what}: {} (rule list, packet) cases, no disagreement",
         checked.get()
+    );
+}
+
+#[test]
+fn ebpf_agrees_with_reference_classifier() {
+    let total = fw_tests::cases_from_env("FW_DIFF_CASES", 100_000);
+    run_cases(total, Rig::new().with_router(), check, "differential");
+}
+
+/// ufw's built-in rules (fw_common::builtins, every switch `allow`) for
+/// the packets the generator makes: echo requests (IPv4 in and forwarded,
+/// IPv6 every way), DHCP and DHCPv6 answers, mDNS and SSDP multicast.
+fn builtin(dir: Direction, p: &Pkt) -> bool {
+    let ll = |a: IpAddr| matches!(a, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+    let dst = p.dst.to_string();
+    match p.l4 {
+        L4::Icmp(8) => dir != Direction::Out,
+        L4::Icmpv6(128) => true,
+        L4::Udp(s, d) if dir == Direction::In => {
+            (s, d) == (67, 68) && p.src.is_ipv4()
+                || ((s, d) == (547, 546) && ll(p.src) && ll(p.dst))
+                || (d == 5353 && (dst == "224.0.0.251" || dst == "ff02::fb"))
+                || (d == 1900 && (dst == "239.255.255.250" || dst == "ff02::f"))
+        }
+        _ => false,
+    }
+}
+
+/// The key of the flow `p` seen in `dir` would open, the same whichever
+/// way its packets go (`None`: not tracked).
+fn flow_key(dir: Direction, p: &Pkt) -> Option<(bool, u8, IpAddr, u16, IpAddr, u16)> {
+    let (a, b) = match p.l4 {
+        L4::Tcp(s, d) | L4::Udp(s, d) => (s, d),
+        L4::Icmp(8) | L4::Icmpv6(128) => (p.echo_id, p.echo_id),
+        _ => return None,
+    };
+    let proto = p.l4.proto();
+    Some(match dir {
+        Direction::In => (false, proto, p.dst, b, p.src, a),
+        Direction::Out => (false, proto, p.src, a, p.dst, b),
+        Direction::Fwd if (p.src, a) < (p.dst, b) => (true, proto, p.src, a, p.dst, b),
+        Direction::Fwd => (true, proto, p.dst, b, p.src, a),
+    })
+}
+
+/// [`check`] in fw's default mode (flows tracked, ufw's built-in rules on):
+/// each packet opens a flow of its own (a packet whose flow an earlier one
+/// of the list opened, either way, is left out: the reference classifier
+/// has no flows), so the outcome is the built-in rules', else the
+/// rules' with `limit` refusing a source's 6th new connection.
+fn check_stateful(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
+    rig.dp.clear_flows().expect("clear flows and limit records");
+    rig.load(&case.rules, case.defaults);
+    let router = rig.router.as_ref().expect("the rig has a router");
+    let (ifin, ifout) = (router.ifin, router.ifout);
+    let ifaces = |n: &str| router.ifaces(n);
+    let mut seen = std::collections::HashSet::new();
+    let mut limited: HashMap<IpAddr, u32> = HashMap::new();
+    for (k, (dir, p)) in case.packets.iter().enumerate() {
+        let dir = *dir;
+        let mut p = p.clone();
+        p.echo_id = 1000 + k as u16;
+        let fragment = p.non_first_fragment();
+        if !fragment
+            && let Some(key) = flow_key(dir, &p)
+            && !seen.insert(key)
+        {
+            continue;
+        }
+        let mut m = p.meta(dir);
+        if dir == Direction::Fwd {
+            (m.ifindex, m.oifindex) = (ifin, ifout);
+        }
+        let want = classify(&case.rules, case.defaults, &m, &ifaces);
+        let opens = matches!(
+            p.l4,
+            L4::Tcp(..) | L4::Udp(..) | L4::Icmp(8) | L4::Icmpv6(128)
+        );
+        let want_outcome = if !fragment && builtin(dir, &p) {
+            Outcome::Pass
+        } else {
+            match want.action {
+                Action::Allow => Outcome::Pass,
+                Action::Limit if fragment || !opens => Outcome::Pass,
+                Action::Limit => {
+                    let peer = if dir == Direction::Out { p.dst } else { p.src };
+                    let n = limited.entry(peer).or_default();
+                    *n += 1;
+                    if *n < fw_common::limit::DEFAULT_HITS {
+                        Outcome::Pass
+                    } else if p.answerable(dir, false) {
+                        Outcome::Answer
+                    } else {
+                        Outcome::Drop
+                    }
+                }
+                Action::Reject if p.answerable(dir, want.rule_id.is_some()) => Outcome::Answer,
+                Action::Deny | Action::Reject => Outcome::Drop,
+            }
+        };
+        let got = rig.outcome(dir, &p.bytes());
+        prop_assert_eq!(
+            got,
+            want_outcome,
+            "stateful: outcome for {:?} {:?} (packet {} of the list): reference says {:?}\nrules:\n{}",
+            dir,
+            m,
+            k,
+            want,
+            case.rules
+                .iter()
+                .map(|r| fw_ctl::rule::display::canonical(&r.rule))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// The differential in fw's default mode: stateful, with ufw's built-in
+/// rules, `limit` and reject answers. `FW_DIFF_STATEFUL_CASES` sets the
+/// number of packets (default 20,000).
+#[test]
+fn ebpf_agrees_with_reference_in_stateful_mode() {
+    let total = fw_tests::cases_from_env("FW_DIFF_STATEFUL_CASES", 20_000);
+    run_cases(
+        total,
+        Rig::stateful().with_router(),
+        check_stateful,
+        "differential (stateful)",
     );
 }
 
