@@ -5,6 +5,10 @@
 //!
 //! Forwarded packets get ufw's before-forward rules: ICMP errors and echo.
 //!
+//! Four of them can be switched ([`Switch`], `Config::builtins`): the two
+//! edits of before.rules/before6.rules ufw users make most, turning the
+//! echo-request ACCEPT into DROP and removing the DHCP client line.
+//!
 //! Loopback is never filtered (fw does not attach to it); ARP and ICMPv6
 //! neighbour solicitation/advertisement, router solicitation/advertisement
 //! and redirects (133-137) are always passed by the parser; invalid TCP
@@ -518,3 +522,127 @@ pub const BUILTINS: &[Builtin] = &[
         BuiltinIcmp,
     ),
 ];
+
+/// A built-in rule the operator can switch: the host's own echo requests
+/// (`ping`, `ping6`: ufw-before-input's echo-request lines) and DHCP
+/// answers to its client (`dhcp`, `dhcp6`). Forwarded echo requests keep
+/// ufw's rule.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// IPv4 echo-request in.
+    Ping = 0,
+    /// IPv6 echo-request in.
+    Ping6 = 1,
+    /// IPv4 DHCP answers (`--sport 67 --dport 68`) in.
+    Dhcp = 2,
+    /// DHCPv6 answers (link-local 547 to 546) in.
+    Dhcp6 = 3,
+}
+
+/// What a switched built-in rule does, two bits at [`Switch::shift`] of
+/// `Config::builtins`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Setting {
+    /// ufw's line: accepted.
+    #[default]
+    Allow = 0,
+    /// The line removed: the packet meets the user's rules and the
+    /// default policy.
+    Off = 1,
+    /// ACCEPT turned into DROP: dropped before the user's rules.
+    Deny = 2,
+}
+
+impl Setting {
+    /// Every setting, with its word.
+    pub const ALL: [(Self, &'static str); 3] = [
+        (Self::Allow, "allow"),
+        (Self::Off, "off"),
+        (Self::Deny, "deny"),
+    ];
+
+    /// The setting's word.
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Off => "off",
+            Self::Deny => "deny",
+        }
+    }
+
+    /// The setting named `w`.
+    #[must_use]
+    pub fn from_word(w: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == w).map(|(s, _)| *s)
+    }
+
+    /// The setting of `switch` in a `Config::builtins` word.
+    #[must_use]
+    pub const fn of(word: u32, switch: Switch) -> Self {
+        match (word >> switch.shift()) & 3 {
+            1 => Self::Off,
+            2 => Self::Deny,
+            _ => Self::Allow,
+        }
+    }
+}
+
+impl Switch {
+    /// Every switch, in `Config::builtins` order.
+    pub const ALL: [Self; 4] = [Self::Ping, Self::Ping6, Self::Dhcp, Self::Dhcp6];
+
+    /// Bit position of its setting in `Config::builtins`.
+    #[must_use]
+    pub const fn shift(self) -> u32 {
+        self as u32 * 2
+    }
+
+    /// Its name (`fw-ctl builtin NAME`; fw.conf `BUILTIN_NAME`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ping => "ping",
+            Self::Ping6 => "ping6",
+            Self::Dhcp => "dhcp",
+            Self::Dhcp6 => "dhcp6",
+        }
+    }
+
+    /// The switch named `n`.
+    #[must_use]
+    pub fn from_name(n: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == n)
+    }
+
+    /// What it stands for, in words.
+    #[must_use]
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::Ping => "IPv4 echo requests to the host",
+            Self::Ping6 => "IPv6 echo requests to the host",
+            Self::Dhcp => "DHCP answers to the host's client",
+            Self::Dhcp6 => "DHCPv6 answers to the host's client",
+        }
+    }
+
+    /// The switch of built-in rule `b`, if it has one.
+    #[must_use]
+    pub fn of(b: &Builtin) -> Option<Self> {
+        match (b.family, b.dir, b.proto, b.what) {
+            (Family::V4, In, 1, 8) => Some(Self::Ping),
+            (Family::V6, In, 58, 128) => Some(Self::Ping6),
+            (Family::V4, In, 17, 68) => Some(Self::Dhcp),
+            (Family::V6, In, 17, 546) => Some(Self::Dhcp6),
+            _ => None,
+        }
+    }
+
+    /// `word` with this switch's setting replaced by `s`.
+    #[must_use]
+    pub const fn set(self, word: u32, s: Setting) -> u32 {
+        (word & !(3 << self.shift())) | ((s as u32) << self.shift())
+    }
+}

@@ -48,8 +48,10 @@ pub struct Config {
     pub limit_window_s: u32,
     /// The logging level (`crate::log::LOG_OFF` .. `LOG_FULL`).
     pub log_level: u32,
-    /// Explicit padding, always zero.
-    pub _pad: u32,
+    /// The settings of the switchable built-in rules: a
+    /// [`crate::builtins::Setting`] in two bits per
+    /// [`crate::builtins::Switch`] (0: every one ufw's).
+    pub builtins: u32,
 }
 assert_size!(Config, 80);
 

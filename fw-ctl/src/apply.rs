@@ -28,7 +28,7 @@
 //!
 //! [`check`] is what `status` and every command trust: the instance's pins
 //! belong to this network namespace (its cookie), the live slot's digest is
-//! the saved state's, the logging, tracking and limit settings are fw.conf's, and every interface the state asks for has a live
+//! the saved state's, the logging, tracking, limit and built-in rule settings are fw.conf's, and every interface the state asks for has a live
 //! link to the right interface index (a link whose interface vanished is
 //! defunct, and an interface re-created under the same name is a new one).
 //!
@@ -291,6 +291,11 @@ pub fn check(dp: &Dataplane, st: &State, all: &[Iface]) -> Result<Truth, LoaderE
             "the kernel's connection tracking or limit settings are not fw.conf's; \
              run 'fw-ctl reload'"
                 .into(),
+        );
+    }
+    if cfg.builtins != st.builtins_word() {
+        t.problems.push(
+            "the kernel's built-in rule settings are not fw.conf's; run 'fw-ctl reload'".into(),
         );
     }
     let want = wanted(st, all);

@@ -29,6 +29,7 @@ use crate::{
 };
 
 mod app;
+mod builtin;
 mod explain;
 mod import;
 mod listening;
@@ -169,6 +170,16 @@ pub enum Cmd {
     Logging {
         /// on, off, low, medium, high or full.
         level: Option<String>,
+    },
+    /// Switch a built-in rule: `builtin ping|ping6|dhcp|dhcp6
+    /// allow|deny|off` (ufw users' before.rules edits: deny drops the
+    /// host's echo requests or DHCP answers before the rules, off leaves
+    /// them to the rules and the default policy); without arguments, the
+    /// settings.
+    Builtin {
+        /// The built-in rule and its setting.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// A rule for forwarded traffic: `route [delete] [insert N|prepend]
     /// ACTION [in on IF] [out on IF] ...` (forwarded packets, decided by
@@ -371,6 +382,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             None => syntax(None),
         },
         Cmd::Logging { level } => logging(&ctx, level.as_deref()),
+        Cmd::Builtin { args } => builtin::run(&ctx, &args),
         Cmd::Status { what, counters } => status(&ctx, what.as_deref(), counters),
         Cmd::Show { report } => report::show(&ctx, report.as_deref()),
         Cmd::App { args } => app::run(&ctx, &args),
@@ -590,7 +602,21 @@ fn enable(ctx: &Ctx, names: &[String]) -> Result<u8> {
         bring_up(ctx, names)?;
     }
     outln!("Firewall is active and enabled on system startup");
+    if !ctx.dry_run {
+        dnat_notes(ctx);
+    }
     Ok(0)
+}
+
+/// Names on stderr the ports published by DNAT that the rules stop (ufw
+/// never filtered them; `crate::nat`).
+fn dnat_notes(ctx: &Ctx) {
+    let Ok(st) = StateDir::open_locked(&ctx.state_dir).and_then(|d| d.load()) else {
+        return;
+    };
+    for line in crate::nat::unallowed(&st) {
+        eprintln!("NOTE: {line} (fw filters ports published by DNAT, ufw does not)");
+    }
 }
 
 /// `reload`: applies the state to the kernel again (rules, defaults,
@@ -646,6 +672,7 @@ fn bring_up(ctx: &Ctx, names: &[String]) -> Result<()> {
         dp.set_tracking(old.tracking.enabled, old.tracking.timeouts)?;
         dp.set_limit(old.tracking.limit_hits, old.tracking.limit_window)?;
         dp.set_logging(old.logging.kernel())?;
+        dp.set_builtins(old.builtins_word())?;
         let (_, cap) = dp.flows()?;
         if cap != old.tracking.max {
             eprintln!(
@@ -1282,6 +1309,24 @@ fn status(ctx: &Ctx, what: Option<&str>, counters: bool) -> Result<u8> {
             out.push_str(&format!(
                 "Not filtered (not in INTERFACES): {}\n",
                 truth.left_out.join(", ")
+            ));
+        }
+        // fw's lines: ports published by DNAT that the rules stop.
+        for line in crate::nat::unallowed(&st) {
+            out.push_str(&format!("Published, not allowed: {line}\n"));
+        }
+        // fw's line: built-in rules that are not ufw's.
+        let switched: Vec<String> = fw_common::builtins::Switch::ALL
+            .into_iter()
+            .filter(|s| st.builtin(*s) != fw_common::builtins::Setting::Allow)
+            .map(|s| format!("{} {}", s.name(), st.builtin(s).word()))
+            .collect();
+        if !st.tracking.enabled {
+            out.push_str("Built-in rules: none (stateless mode, CONNTRACK=no)\n");
+        } else if !switched.is_empty() {
+            out.push_str(&format!(
+                "Built-in rules: ufw's, but {} (fw-ctl show builtins)\n",
+                switched.join(", ")
             ));
         }
     }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod daemon;
 pub mod loader;
 pub mod log;
+pub mod nat;
 pub mod netns;
 pub mod reference;
 pub mod rule;

@@ -11,7 +11,10 @@
 //!                     CONNTRACK_TIMEOUT_<STATE>=seconds (1..=2592000) for
 //!                     TCP_SYN_SENT, TCP_ESTABLISHED, TCP_CLOSING,
 //!                     TCP_CLOSED, UDP, UDP_REPLIED, ICMP, CUT,
-//!                     LIMIT_HITS=1..8 (ufw: 6), LIMIT_WINDOW=seconds (ufw: 30)
+//!                     LIMIT_HITS=1..8 (ufw: 6), LIMIT_WINDOW=seconds (ufw: 30),
+//!                     BUILTIN_PING=, BUILTIN_PING6=, BUILTIN_DHCP=,
+//!                     BUILTIN_DHCP6= allow|deny|off (switchable built-in
+//!                     rules, `fw_common::builtins::Switch`; default allow)
 //!                     INTERFACES=a,b (empty: every non-loopback interface)
 //! STATE_DIR/rules     one rule per line, in `status numbered` order:
 //!                     ID FAMILY [dapp=SPEC] [sapp=SPEC] RULE
@@ -41,6 +44,7 @@ use std::{
 };
 
 use fw_common::{
+    builtins::{Setting, Switch},
     conntrack::{CT_DEFAULT_ENTRIES, CT_STATES, DEFAULT_TIMEOUTS},
     limit::{DEFAULT_HITS, DEFAULT_WINDOW_S, LIMIT_SLOTS},
     rules::MAX_RULES,
@@ -122,6 +126,9 @@ pub struct State {
     pub app_policy: Option<Action>,
     /// Connection tracking settings.
     pub tracking: Tracking,
+    /// The switchable built-in rules, indexed by
+    /// `fw_common::builtins::Switch`.
+    pub builtins: [Setting; 4],
     /// Protected interfaces; empty means every non-loopback interface.
     pub interfaces: Vec<String>,
     /// The numbered rule list: IPv4 rules first, then IPv6 rules.
@@ -243,6 +250,20 @@ impl State {
         } else {
             Ok(id)
         }
+    }
+
+    /// The setting of built-in rule switch `s`.
+    #[must_use]
+    pub fn builtin(&self, s: Switch) -> Setting {
+        self.builtins[s as usize]
+    }
+
+    /// The switch settings as the kernel's word (`Config::builtins`).
+    #[must_use]
+    pub fn builtins_word(&self) -> u32 {
+        Switch::ALL
+            .into_iter()
+            .fold(0, |w, s| s.set(w, self.builtin(s)))
     }
 
     /// Number of IPv4 rules (they come first in the list).
@@ -444,7 +465,7 @@ fn render_conf(st: &State) -> String {
          CONNTRACK={}\n\
          CONNTRACK_MAX={}\n{}\
          LIMIT_HITS={}\n\
-         LIMIT_WINDOW={}\n",
+         LIMIT_WINDOW={}\n{}",
         if st.enabled { "yes" } else { "no" },
         st.logging.word(),
         action_word(st.defaults.incoming),
@@ -461,6 +482,14 @@ fn render_conf(st: &State) -> String {
             .collect::<String>(),
         st.tracking.limit_hits,
         st.tracking.limit_window,
+        Switch::ALL
+            .into_iter()
+            .map(|s| format!(
+                "BUILTIN_{}={}\n",
+                s.name().to_ascii_uppercase(),
+                st.builtin(s).word()
+            ))
+            .collect::<String>(),
     )
 }
 
@@ -599,6 +628,21 @@ fn parse_conf(text: &str, path: &Path, st: &mut State) -> Result<(), StateError>
                 st.tracking.limit_hits = number(k, v, 1, LIMIT_SLOTS as u32).map_err(syntax)?;
             }
             "LIMIT_WINDOW" => st.tracking.limit_window = number(k, v, 1, 86_400).map_err(syntax)?,
+            k if k.strip_prefix("BUILTIN_").is_some_and(|n| {
+                Switch::from_name(&n.to_ascii_lowercase()).is_some()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            }) =>
+            {
+                let s = Switch::from_name(&k["BUILTIN_".len()..].to_ascii_lowercase())
+                    .unwrap_or(Switch::Ping);
+                st.builtins[s as usize] = Setting::from_word(v.trim()).ok_or_else(|| {
+                    syntax(format!(
+                        "{k} must be allow, deny or off, not '{}'",
+                        v.trim()
+                    ))
+                })?;
+            }
             other => return Err(syntax(format!("unknown setting '{other}'"))),
         }
     }
@@ -818,11 +862,16 @@ mod tests {
         st.tracking.timeouts[1] = 14_400;
         st.defaults.routed = Action::Allow;
         st.app_policy = Some(Action::Deny);
+        st.builtins[Switch::Ping as usize] = Setting::Deny;
+        st.builtins[Switch::Dhcp6 as usize] = Setting::Off;
         let text = render_conf(&st);
         assert!(
-            text.contains("CONNTRACK_TIMEOUT_TCP_ESTABLISHED=14400\n"),
+            text.contains("CONNTRACK_TIMEOUT_TCP_ESTABLISHED=14400\n")
+                && text.contains("BUILTIN_PING=deny\nBUILTIN_PING6=allow\n")
+                && text.contains("BUILTIN_DHCP6=off\n"),
             "{text}"
         );
+        assert_eq!(st.builtins_word(), 2 | (1 << 6));
         let mut back = State::default();
         parse_conf(&text, Path::new("fw.conf"), &mut back).unwrap();
         assert_eq!(back, st);
@@ -831,6 +880,9 @@ mod tests {
             ("CONNTRACK_MAX=12", "12"),
             ("CONNTRACK_TIMEOUT_UDP=0", "0"),
             ("CONNTRACK_TIMEOUT_SCTP=5", "CONNTRACK_TIMEOUT_SCTP"),
+            ("BUILTIN_PING=drop", "drop"),
+            ("BUILTIN_SSH=off", "BUILTIN_SSH"),
+            ("BUILTIN_ping=off", "BUILTIN_ping"),
         ] {
             let e = parse_conf(
                 &format!("ENABLED=no\n{bad}\n"),

@@ -218,7 +218,15 @@ fn step(p: &CtPending, pkt: &Packet, kdir: Direction, ack: u32) -> Option<Step> 
 /// Moves the half-open flow `p` of `key` on by `st` (decided under
 /// `generation`, now `now`); `seq` is a TCP segment's sequence number.
 #[inline(always)]
-fn apply_step(p: &mut CtPending, key: &CtKey, pkt: &Packet, st: Step, generation: u64, now: u64, seq: u32) {
+fn apply_step(
+    p: &mut CtPending,
+    key: &CtKey,
+    pkt: &Packet,
+    st: Step,
+    generation: u64,
+    now: u64,
+    seq: u32,
+) {
     match st {
         Step::Answered => {
             p.answered = 1;
@@ -328,7 +336,8 @@ fn advance(e: &mut CtEntry, pkt: &Packet, kdir: Direction, now: u64) {
 const MODE_STATELESS: u8 = 0;
 const MODE_NEW: u8 = 1;
 const MODE_RECHECK: u8 = 2;
-/// Accepted by a built-in rule (`slot.reason` says which); tracked as new.
+/// Decided by a built-in rule (`slot.reason` says which, and whether it
+/// drops); tracked as new when it accepts.
 const MODE_BUILTIN: u8 = 3;
 /// Decided by its live flow's entry (not a new packet).
 const MODE_FLOW: u8 = 4;
@@ -363,9 +372,9 @@ fn prepare(dir: Direction, ifindex: u32, oifindex: u32) -> Result<(), Decision> 
         track(slot, dir, cfg)?;
     }
     if slot.mode != MODE_RECHECK
-        && let Some(r) = builtins::accepts(&slot.pkt, dir)
+        && let Some((r, deny)) = builtins::decides(&slot.pkt, dir, cfg.builtins)
     {
-        slot.reason = r as u8;
+        slot.reason = builtins::slot_reason(r, deny);
         slot.mode = MODE_BUILTIN;
     }
     Ok(())
@@ -539,7 +548,10 @@ fn track(slot: &mut ScratchSlot, dir: Direction, cfg: &Config) -> Result<(), Dec
     // Received where no flow uses the local port and the host opened none
     // (`fast` found out): only a handshake's last ACK can be part of a flow.
     let final_ack = pkt.proto == IPPROTO_TCP && pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_ACK;
-    if dir == Direction::In && slot.absent & (ABSENT_FLOW | NO_HOST_OPENED) == ABSENT_FLOW | NO_HOST_OPENED && !final_ack {
+    if dir == Direction::In
+        && slot.absent & (ABSENT_FLOW | NO_HOST_OPENED) == ABSENT_FLOW | NO_HOST_OPENED
+        && !final_ack
+    {
         return Ok(());
     }
     let (kdir, zone) = orient(pkt, dir);
@@ -806,9 +818,10 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
     let mode = slot.mode;
     let absent = slot.absent;
     // Built-in rules answer without the classifier.
+    // One switched to deny drops (and, dropped, leaves no trace).
     let d = if mode == MODE_BUILTIN {
         Decision {
-            verdict: Verdict::Pass,
+            verdict: builtins::verdict(slot.reason),
             reason: builtins::reason(slot.reason),
             rule: None,
             reject: false,

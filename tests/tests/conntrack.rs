@@ -343,6 +343,82 @@ fn ufws_built_in_rules_pass_what_they_name_and_nothing_else() {
             b.text
         );
     }
+    // The switches (`fw-ctl builtin NAME deny|off`): deny drops before the
+    // rules, off leaves the packet to them; the flows the lines opened
+    // above are forgotten with the change (else the echo requests would
+    // pass as established). Lines without a switch stay as they are.
+    use fw_common::builtins::{Setting, Switch};
+    let all = |s: Setting| Switch::ALL.into_iter().fold(0, |w, x| x.set(w, s));
+    let switched: Vec<_> = BUILTINS
+        .iter()
+        .filter(|b| Switch::of(b).is_some())
+        .collect();
+    assert_eq!(switched.len(), 4, "ping, ping6, dhcp, dhcp6");
+    rig.dp.set_builtins(all(Setting::Deny)).expect("switches");
+    for b in BUILTINS {
+        let d = rig.reason(b.reason, b.dir, Verdict::Drop).packets;
+        let want = if Switch::of(b).is_some() {
+            Verdict::Drop
+        } else {
+            Verdict::Pass
+        };
+        assert_eq!(
+            rig.verdict(b.dir, &packet(b, false).bytes()),
+            want,
+            "all switches deny: {}",
+            b.text
+        );
+        if want == Verdict::Drop {
+            assert_eq!(
+                rig.reason(b.reason, b.dir, Verdict::Drop).packets,
+                d + 1,
+                "{}: a denied built-in line is counted under its reason",
+                b.text
+            );
+        }
+    }
+    rig.dp.set_builtins(all(Setting::Off)).expect("switches");
+    for b in &switched {
+        let policy = rig.reason(Reason::Policy, b.dir, Verdict::Drop).packets;
+        assert_eq!(rig.verdict(b.dir, &packet(b, false).bytes()), Verdict::Drop);
+        assert_eq!(
+            rig.reason(Reason::Policy, b.dir, Verdict::Drop).packets,
+            policy + 1,
+            "off: {} meets the default policy",
+            b.text
+        );
+    }
+    let allow_in = Defaults {
+        incoming: Action::Allow,
+        ..deny
+    };
+    rig.load(&[], allow_in);
+    for b in &switched {
+        assert_eq!(
+            rig.verdict(b.dir, &packet(b, false).bytes()),
+            Verdict::Pass,
+            "off, default allow incoming: {}",
+            b.text
+        );
+    }
+    rig.dp
+        .set_builtins(Switch::Ping.set(0, Setting::Deny))
+        .expect("switches");
+    for b in &switched {
+        let want = if Switch::of(b) == Some(Switch::Ping) {
+            Verdict::Drop
+        } else {
+            Verdict::Pass
+        };
+        let mut p = packet(b, false);
+        p.echo_id += 100;
+        assert_eq!(
+            rig.verdict(b.dir, &p.bytes()),
+            want,
+            "ping deny only: {}",
+            b.text
+        );
+    }
     let mut plain = Rig::new().with_router();
     plain.load(&[], deny);
     for b in BUILTINS {

@@ -196,7 +196,12 @@ fn as_ufw_would(fw: &[u8]) -> String {
 /// and those `enable -i` left out.
 fn fw_lines_out(text: &str) -> String {
     text.split_inclusive('\n')
-        .filter(|l| !l.starts_with("Protected: ") && !l.starts_with("Not filtered ("))
+        .filter(|l| {
+            !l.starts_with("Protected: ")
+                && !l.starts_with("Not filtered (")
+                && !l.starts_with("Built-in rules: ")
+                && !l.starts_with("Published, not allowed: ")
+        })
         .collect()
 }
 
@@ -1072,6 +1077,17 @@ fn show_listening_names_the_rules_ufw_names() {
     assert!(a.stdout.len() > 200, "{}", show(&a));
 }
 
+/// `fw-ctl import-ufw` of `ufw`'s configuration directory and defaults
+/// file; its output.
+fn import_ufw(fw: &FwCtl, ufw: &Ufw) -> String {
+    fw.ok(&[
+        "import-ufw",
+        ufw.etc().join("ufw").to_str().unwrap(),
+        "--defaults",
+        ufw.etc().join("default/ufw").to_str().unwrap(),
+    ])
+}
+
 /// `fw-ctl import-ufw`: a ufw configured by the commands of a vendor
 /// document, carried over to fw, shows the same `status numbered`,
 /// `status verbose` and `show added`, and gives real packets the same fate.
@@ -1108,13 +1124,7 @@ fn import_ufw_carries_the_configuration_over() {
         let o = ufw.output(&args);
         assert!(o.status.success(), "ufw {line}: {}", show(&o));
     }
-    let dir = ufw.etc().join("ufw");
-    let out = fw.ok(&[
-        "import-ufw",
-        dir.to_str().unwrap(),
-        "--defaults",
-        ufw.etc().join("default/ufw").to_str().unwrap(),
-    ]);
+    let out = import_ufw(&fw, &ufw);
     assert!(
         out.starts_with("Imported 16 rules (10 IPv4, 6 IPv6)"),
         "{out}"
@@ -1145,6 +1155,82 @@ fn import_ufw_carries_the_configuration_over() {
         Probe::Tcp("2001:db8:1::1", 22),
     ];
     assert_eq!(fates(&ufw_lab, &probes), fates(&fw_lab, &probes));
+}
+
+/// The two before.rules edits ufw users make most (the host's
+/// echo-request ACCEPT turned into DROP, here in before.rules and
+/// before6.rules, and the DHCP client line removed) are carried over by
+/// `import-ufw` as fw's switches, and pings meet the same fate under both
+/// tools; a hand-written rule it cannot carry over is named with its line.
+#[test]
+fn import_ufw_carries_before_rules_edits_over() {
+    let ufw_lab = Pair::with_addrs("ib", HOST_ADDRS, CLIENT_ADDRS);
+    let fw_lab = Pair::with_addrs("ic", HOST_ADDRS, CLIENT_ADDRS);
+    let ufw = Ufw::new(&ufw_lab.host);
+    let fw = FwCtl::new(&fw_lab.host, Launch::Nsenter);
+    let dir = ufw.etc().join("ufw");
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).expect("ufw's rules file");
+        assert!(text.contains(from), "{file} has '{from}'");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("edit");
+    };
+    edit(
+        "before.rules",
+        "-A ufw-before-input -p icmp --icmp-type echo-request -j ACCEPT",
+        "-A ufw-before-input -p icmp --icmp-type echo-request -j DROP",
+    );
+    edit(
+        "before.rules",
+        "-A ufw-before-input -p udp --sport 67 --dport 68 -j ACCEPT\n",
+        "",
+    );
+    edit(
+        "before.rules",
+        "-A ufw-before-input -j ufw-not-local\n",
+        "-A ufw-before-input -j ufw-not-local\n-A ufw-before-input -s 198.51.100.99 -j DROP\n",
+    );
+    edit(
+        "before6.rules",
+        "-A ufw6-before-input -p icmpv6 --icmpv6-type echo-request -j ACCEPT",
+        "-A ufw6-before-input -p icmpv6 --icmpv6-type echo-request -j DROP",
+    );
+    for line in ["allow 22/tcp", "--force enable"] {
+        let args: Vec<&str> = line.split(' ').collect();
+        let o = ufw.output(&args);
+        assert!(o.status.success(), "ufw {line}: {}", show(&o));
+    }
+    let out = import_ufw(&fw, &ufw);
+    assert!(
+        out.contains("Built-in rules: ufw's, but ping deny, ping6 deny, dhcp off\n"),
+        "{out}"
+    );
+    let named: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("Not carried over: before"))
+        .collect();
+    assert!(
+        named.len() == 1
+            && named[0].contains("before.rules line ")
+            && named[0].contains("'-A ufw-before-input -s 198.51.100.99 -j DROP'"),
+        "{out}"
+    );
+    let conf = std::fs::read_to_string(fw.state.join("fw.conf")).unwrap();
+    assert!(
+        conf.contains(
+            "BUILTIN_PING=deny\nBUILTIN_PING6=deny\nBUILTIN_DHCP=off\nBUILTIN_DHCP6=allow\n"
+        ),
+        "{conf}"
+    );
+    fw.ok(&["--force", "enable"]);
+    let probes = [
+        Probe::Ping("192.0.2.1"),
+        Probe::Ping("2001:db8:1::1"),
+        Probe::Tcp("192.0.2.1", 22),
+    ];
+    let (a, b) = (fates(&ufw_lab, &probes), fates(&fw_lab, &probes));
+    assert_eq!(a, b);
+    assert_eq!(a[0], Fate::Ping(false), "the edit stops pings");
 }
 
 /// Over SSH, ufw asks before `enable` and `reset` (its `under_ssh`: an

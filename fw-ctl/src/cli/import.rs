@@ -3,11 +3,14 @@
 //! (ufw's own record of each rule, one line per iptables rule; the
 //! consecutive lines of one application rule become one fw rule with those
 //! ports), the logging level from DIR/ufw.conf, the default policies from
-//! /etc/default/ufw. Each tuple is turned back into ufw's words and parsed
+//! /etc/default/ufw, and the edits of before.rules/before6.rules fw has a
+//! switch for (`before_rules`). Each tuple is turned back into ufw's words and parsed
 //! by the same grammar as a typed command, so an import means what typing
 //! the rules would. What cannot be carried over is reported.
 
 use std::path::Path;
+
+mod before_rules;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -304,13 +307,6 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
                     })?;
                 }
             }
-            if forward && !notes.iter().any(|n| n.starts_with("route")) {
-                notes.push(
-                    "route rules are stored and shown; forwarded traffic is filtered with the \
-                     stateful data plane"
-                        .into(),
-                );
-            }
             let id = st.free_id()?;
             st.rules.push(StoredRule { id, rule });
             i = j;
@@ -356,20 +352,13 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
             return Err(e).with_context(|| format!("cannot read {}", defaults_file.display()));
         }
     }
-    for f in [
-        "before.rules",
-        "after.rules",
-        "before6.rules",
-        "after6.rules",
-    ] {
-        if ufw_dir.join(f).exists() {
-            notes.push(format!(
-                "{f} is not read: hand-written iptables rules cannot be carried over (fw's \
-                 built-in rules come with the stateful data plane)"
-            ));
-            break;
-        }
+    // The hand edits of before.rules and the rest ufw reads at start.
+    let edits = before_rules::read(ufw_dir)
+        .with_context(|| format!("cannot read the rules files in {}", ufw_dir.display()))?;
+    for (switch, setting) in &edits.settings {
+        st.builtins[*switch as usize] = *setting;
     }
+    notes.extend(edits.notes);
     install(ctx, &sd, &old, &st)?;
     let n6 = st
         .rules
@@ -391,6 +380,14 @@ pub(super) fn run(ctx: &Ctx, dir: Option<&Path>, defaults_file: &Path) -> Result
         word(st.defaults.routed),
         st.logging.word()
     );
+    let switched: Vec<String> = fw_common::builtins::Switch::ALL
+        .into_iter()
+        .filter(|s| st.builtin(*s) != fw_common::builtins::Setting::Allow)
+        .map(|s| format!("{} {}", s.name(), st.builtin(s).word()))
+        .collect();
+    if !switched.is_empty() {
+        outln!("Built-in rules: ufw's, but {}", switched.join(", "));
+    }
     for n in notes {
         outln!("Not carried over: {n}");
     }

@@ -1,14 +1,16 @@
 //! `show REPORT`: `added` (the rules as the commands that add them, ufw's
 //! form), `raw` (for fw: the live kernel tables, entry by entry, with
 //! every rule's and reason's counters; ufw dumps its iptables chains here),
-//! `builtins` and `listening` (`super::listening`).
+//! `builtins` and `listening` (`super::listening`); ufw's reports of its
+//! chains, `before-rules`, `user-rules`, `after-rules` and
+//! `logging-rules`, answer with fw's equivalents.
 
 use std::{
     fmt::Write as _,
     net::{Ipv4Addr, Ipv6Addr},
 };
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use fw_common::{
     Action, Direction, Family,
     rules::{
@@ -17,7 +19,7 @@ use fw_common::{
     },
 };
 
-use super::{Ctx, UserError, counter_tables, open_live, syntax};
+use super::{Ctx, counter_tables, open_live, syntax};
 use crate::{
     rule::display::{action_word, command_text},
     state::StateDir,
@@ -25,7 +27,19 @@ use crate::{
 
 /// `show REPORT`.
 pub(super) fn show(ctx: &Ctx, report: Option<&str>) -> Result<u8> {
-    if matches!(report, Some("added" | "raw" | "builtins" | "listening")) {
+    if matches!(
+        report,
+        Some(
+            "added"
+                | "raw"
+                | "builtins"
+                | "listening"
+                | "before-rules"
+                | "user-rules"
+                | "after-rules"
+                | "logging-rules"
+        )
+    ) {
         ctx.warn_profiles();
     }
     match report {
@@ -35,26 +49,55 @@ pub(super) fn show(ctx: &Ctx, report: Option<&str>) -> Result<u8> {
         Some("listening") => {
             let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
             let rules: Vec<_> = st.rules.iter().map(|r| r.rule.clone()).collect();
-            let text = super::listening::report(&rules);
+            let mut text = super::listening::report(&rules);
+            // fw's part: ports published by DNAT that the rules stop.
+            let dnat = crate::nat::unallowed(&st);
+            if !dnat.is_empty() {
+                text.push_str(
+                    "\nPublished by DNAT and not allowed (fw filters them, ufw does not):\n",
+                );
+                for line in dnat {
+                    text.push_str(&format!("  {line}\n"));
+                }
+            }
             // ufw prints a report that is not empty, with a newline.
             if !text.is_empty() {
                 outln!("{text}");
             }
             Ok(0)
         }
-        Some(r @ ("before-rules" | "user-rules" | "after-rules" | "logging-rules")) => {
-            bail!(UserError(format!(
-                "fw-ctl has no report '{r}' yet (fw-ctl shows: added, raw, builtins, listening)"
-            )))
+        Some("before-rules") => {
+            outln!(
+                "fw's equivalent of ufw's before.rules and before6.rules is its built-in \
+                 rules ('fw-ctl show builtins'; switches: 'fw-ctl builtin'):\n"
+            );
+            builtins(ctx)
         }
+        Some("user-rules") => {
+            outln!(
+                "fw's equivalent of ufw's user chains is its compiled rule tables \
+                 ('fw-ctl show raw'):\n"
+            );
+            raw(ctx)
+        }
+        Some("after-rules") => {
+            outln!("{AFTER_RULES}");
+            Ok(0)
+        }
+        Some("logging-rules") => logging_rules(ctx),
         other => syntax(other),
     }
 }
 
 /// `show builtins`: ufw's built-in rules as fw applies them (before the
-/// user's rules, in stateful mode), then their counters.
+/// user's rules, in stateful mode) with the switches' settings, then their
+/// counters.
 fn builtins(ctx: &Ctx) -> Result<u8> {
-    use fw_common::{Reason, Verdict, builtins::BUILTINS};
+    use fw_common::{
+        Reason, Verdict,
+        builtins::{BUILTINS, Setting, Switch},
+    };
+    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
     let mut o = String::from(
         "Built-in rules (after tracked flows and invalid packets, before the user's rules):\n",
     );
@@ -74,16 +117,36 @@ fn builtins(ctx: &Ctx) -> Result<u8> {
                 dir.as_str()
             );
             for b in rows {
-                let _ = writeln!(o, "  {:<76} {}", b.text, b.reason.as_str());
+                let (text, note) = match Switch::of(b).map(|s| (s, st.builtin(s))) {
+                    Some((s, Setting::Deny)) => (
+                        b.text.replace("-j ACCEPT", "-j DROP"),
+                        format!(" (builtin {} deny)", s.name()),
+                    ),
+                    Some((s, Setting::Off)) => (
+                        format!("# {}", b.text),
+                        format!(" (builtin {} off)", s.name()),
+                    ),
+                    _ => (b.text.to_owned(), String::new()),
+                };
+                let _ = writeln!(o, "  {text:<76} {}{note}", b.reason.as_str());
             }
         }
     }
-    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
+    let _ = writeln!(o, "\nSwitches ('fw-ctl builtin NAME allow|deny|off'):");
+    for s in Switch::ALL {
+        let _ = writeln!(
+            o,
+            "  {:<6} {:<5} {}",
+            s.name(),
+            st.builtin(s).word(),
+            s.what()
+        );
+    }
     if let Some(dp) = open_live(ctx, &st)? {
         let _ = writeln!(
             o,
-            "\n{:<20} {:<4} {:>12} {:>14}",
-            "Reason", "Dir", "Packets", "Bytes"
+            "\n{:<20} {:<4} {:>12} {:>14} {:>12} {:>14}",
+            "Reason", "Dir", "Packets", "Bytes", "Dropped", "Bytes"
         );
         for r in [
             Reason::BuiltinIcmp,
@@ -94,16 +157,64 @@ fn builtins(ctx: &Ctx) -> Result<u8> {
         ] {
             for d in Direction::ALL {
                 let c = dp.reason_counter(r, d, Verdict::Pass)?;
+                let x = dp.reason_counter(r, d, Verdict::Drop)?;
                 let _ = writeln!(
                     o,
-                    "{:<20} {:<4} {:>12} {:>14}",
+                    "{:<20} {:<4} {:>12} {:>14} {:>12} {:>14}",
                     r.as_str(),
                     d.as_str(),
                     c.packets,
-                    c.bytes
+                    c.bytes,
+                    x.packets,
+                    x.bytes
                 );
             }
         }
+    }
+    out!("{o}");
+    Ok(0)
+}
+
+/// `show after-rules`: what fw has for ufw's after.rules/after6.rules.
+const AFTER_RULES: &str = "\
+fw has no after rules. ufw's after.rules and after6.rules send NetBIOS (137/udp,
+138/udp, 139/tcp, 445/tcp), DHCP (67/udp, 68/udp; IPv6 546/udp, 547/udp) and
+broadcast packets to the default policy without a [UFW BLOCK] line; fw applies
+the default policy to them too, and logs them as any other packet the policy
+drops ('fw-ctl logging off' or a 'deny' rule without 'log' keeps them out of
+the log).";
+
+/// `show logging-rules`: what each logging level logs, the live one marked
+/// (fw's equivalent of ufw's logging chains; `fw_common::log`).
+fn logging_rules(ctx: &Ctx) -> Result<u8> {
+    use crate::state::LogLevel;
+    let st = StateDir::open_locked(&ctx.state_dir)?.load()?;
+    let rows = [
+        (LogLevel::Off, "nothing, not even 'log' rules"),
+        (
+            LogLevel::Low,
+            "[UFW BLOCK] packets a deny/reject policy drops (3/min, burst 10); \
+             'log' rules ([UFW ALLOW] / [UFW BLOCK]); [UFW LIMIT BLOCK]",
+        ),
+        (
+            LogLevel::Medium,
+            "low, and [UFW ALLOW] packets an allow policy passes, [UFW AUDIT INVALID] \
+             invalid packets, [UFW AUDIT] new packets (rate-limited)",
+        ),
+        (
+            LogLevel::High,
+            "medium, policy and invalid lines without rate limit, [UFW AUDIT] every \
+             packet (rate-limited)",
+        ),
+        (LogLevel::Full, "everything, without rate limit"),
+    ];
+    let mut o = String::from(
+        "fw's equivalent of ufw's logging chains: what each level logs \
+         ('fw-ctl logging LEVEL'; '*' the saved level):\n\n",
+    );
+    for (l, what) in rows {
+        let mark = if l == st.logging { '*' } else { ' ' };
+        let _ = writeln!(o, "{mark} {:<7} {what}", l.word());
     }
     out!("{o}");
     Ok(0)

@@ -263,7 +263,7 @@ impl Dataplane {
             limit_hits: DEFAULT_HITS,
             limit_window_s: DEFAULT_WINDOW_S,
             log_level: fw_common::log::LOG_LOW,
-            _pad: 0,
+            builtins: 0,
         };
         cfg.set(0, c, 0).map_err(map_err(names::CONFIG, "init"))?;
         // CONFIG is pinned last (ALL lists it first): it marks a complete instance.
@@ -341,11 +341,16 @@ impl Dataplane {
         for k in keys {
             let _ = self.limit.remove(&k);
         }
+        self.clear_pending(|_| true)
+    }
+
+    /// Empties the half-open records `which` selects.
+    fn clear_pending(&self, which: impl Fn(&CtPending) -> bool) -> Result<(), LoaderError> {
         let mut pending: Array<MapData, CtPending> = open_map(&self.pins, names::CT_PENDING)?
             .try_into()
             .map_err(map_err(names::CT_PENDING, "open"))?;
         for i in 0..fw_common::conntrack::CT_PENDING_ENTRIES {
-            if pending.get(&i, 0).is_ok_and(|p| p.fp != 0) {
+            if pending.get(&i, 0).is_ok_and(|p| p.fp != 0 && which(&p)) {
                 pending
                     .set(i, CtPending::default(), 0)
                     .map_err(map_err(names::CT_PENDING, "clear"))?;
@@ -551,6 +556,41 @@ impl Dataplane {
         self.config
             .set(0, c, 0)
             .map_err(map_err(names::CONFIG, "write"))
+    }
+
+    /// Sets the switchable built-in rules (`Config::builtins`, a word of
+    /// `fw_common::builtins::Setting`s). When it changes, the flows those
+    /// rules opened are forgotten, so the next packet of each meets the
+    /// new setting (as a rule change rechecks the flows rules opened).
+    ///
+    /// # Errors
+    /// When `CONFIG` or the flow tables cannot be read or written.
+    pub fn set_builtins(&mut self, word: u32) -> Result<(), LoaderError> {
+        let mut c = self.config()?;
+        if c.builtins == word {
+            return Ok(());
+        }
+        c.builtins = word;
+        self.config
+            .set(0, c, 0)
+            .map_err(map_err(names::CONFIG, "write"))?;
+        self.forget_builtin_flows()
+    }
+
+    /// Removes the flows and half-open records a built-in rule opened.
+    fn forget_builtin_flows(&mut self) -> Result<(), LoaderError> {
+        use fw_common::conntrack::CT_BUILTIN;
+        let keys: Vec<CtKey> = self
+            .conntrack
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, e)| e.rule_id == CT_BUILTIN)
+            .map(|(k, _)| k)
+            .collect();
+        for k in keys {
+            let _ = self.conntrack.remove(&k);
+        }
+        self.clear_pending(|p| p.rule_id == CT_BUILTIN)
     }
 
     /// Sets the logging level (`fw_common::log::LOG_OFF` ..= `LOG_FULL`).
