@@ -130,7 +130,7 @@ fn decide(pkt: &parse::Packet, dir: Direction, ifindex: u32, oifindex: u32, len:
     Outcome {
         verdict: d.verdict,
         answer,
-        log: log::judge(&d, dir, conntrack::decided_new),
+        log: log::judge(&d, dir, conntrack::decided_new, log::after_rules),
         dir,
         oifindex,
     }

@@ -79,7 +79,7 @@ pub fn denied(ctx: &SkBuffContext) -> bool {
     // Counted as TC egress counts frames: with the Ethernet header.
     let frame = len + 14;
     stats::count(d.reason, Direction::Out, Verdict::Drop, d.rule, u64::from(frame));
-    let line = log::judge(&d, Direction::Out, || true);
+    let line = log::judge(&d, Direction::Out, || true, || false);
     if line != 0 {
         log::emit_all(ctx, line, Direction::Out, ifindex, 0, frame);
     }

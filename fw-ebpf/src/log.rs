@@ -6,8 +6,9 @@ use aya_ebpf::{
     helpers::{bpf_ktime_get_coarse_ns, bpf_skb_load_bytes, bpf_xdp_load_bytes},
     programs::{SkBuffContext, TcContext, XdpContext},
 };
+use fw_common::ipproto::{TCP as IPPROTO_TCP, UDP as IPPROTO_UDP};
 use fw_common::{
-    Direction, Reason, Verdict,
+    Direction, Family, Reason, Verdict,
     log::{
         BUCKET_AUDIT, BUCKET_INVALID, BUCKET_LIMIT, BUCKET_POLICY, LIMIT_LOG_BURST, LOG_AUDIT_BIT,
         LOG_BURST, LOG_CAPTURE, LOG_FULL, LOG_HIGH, LOG_INTERVAL_NS, LOG_MEDIUM, LOG_OFF,
@@ -16,7 +17,7 @@ use fw_common::{
 };
 
 use crate::{
-    maps::{CONFIG, LOG_BUCKETS, LOG_STATS, LOGS},
+    maps::{CONFIG, LOG_BUCKETS, LOG_STATS, LOGS, SCRATCH},
     policy::Decision,
 };
 
@@ -71,12 +72,45 @@ fn audit(level: u32, dir: Direction) -> u8 {
     }
 }
 
+/// ufw's after.rules and after6.rules: incoming NetBIOS (137/udp,
+/// 138/udp, 139/tcp, 445/tcp), DHCP (67/udp, 68/udp; IPv6 546/udp,
+/// 547/udp) and IPv4 limited-broadcast (255.255.255.255) packets meet the
+/// default policy without a line. Reads the packet from the scratch slot
+/// (a function without captures: the hooks' stacks are full).
+#[inline(always)]
+pub fn after_rules() -> bool {
+    let Some(slot) = SCRATCH.get(0) else {
+        return false;
+    };
+    let pkt = &slot.pkt;
+    let v6 = pkt.family == Family::V6 as u8;
+    if pkt.has_ports != 0 && pkt.fragment == 0 {
+        let d = pkt.dport;
+        if pkt.proto == IPPROTO_UDP
+            && (d == 137 || d == 138 || if v6 { d == 546 || d == 547 } else { d == 67 || d == 68 })
+        {
+            return true;
+        }
+        if pkt.proto == IPPROTO_TCP && (d == 139 || d == 445) {
+            return true;
+        }
+    }
+    !v6 && pkt.dst[0] == u32::MAX
+}
+
 /// The log byte of decision `d` in `dir`: the [`LogKind`] (0: none) of its
 /// line, its rate limit taken, with [`LOG_AUDIT_BIT`] for a new packet at
 /// medium and up. `new` says whether the packet is new (not of a tracked
-/// flow; a flow decided again after a rule change is not new).
+/// flow; a flow decided again after a rule change is not new); `quiet`
+/// whether an incoming packet the policy decides has no line (ufw's
+/// after.rules, [`after_rules`]).
 #[inline(always)]
-pub fn judge(d: &Decision, dir: Direction, new: impl FnOnce() -> bool) -> u8 {
+pub fn judge(
+    d: &Decision,
+    dir: Direction,
+    new: impl FnOnce() -> bool,
+    quiet: impl FnOnce() -> bool,
+) -> u8 {
     let Some(cfg) = CONFIG.get(0) else {
         return 0;
     };
@@ -91,6 +125,9 @@ pub fn judge(d: &Decision, dir: Direction, new: impl FnOnce() -> bool) -> u8 {
             0
         };
     let pass = d.verdict == Verdict::Pass;
+    if d.reason == Reason::Policy && dir == Direction::In && quiet() {
+        return audit;
+    }
     let (kind, bucket, limited, burst) = match d.reason {
         Reason::Rule if d.log != 0 => (
             if pass { LogKind::Allow } else { LogKind::Block },

@@ -29,6 +29,69 @@ fn deny_in() -> Defaults {
     }
 }
 
+/// ufw's after.rules and after6.rules: NetBIOS, DHCP and limited-broadcast
+/// packets the incoming policy drops leave no `[UFW BLOCK]` line (and an
+/// allow policy's no `[UFW ALLOW]` at medium); the same ports outgoing,
+/// another port, or a `log` rule on them are logged as before.
+#[test]
+fn ufws_after_rules_keep_netbios_dhcp_and_broadcast_out_of_the_log() {
+    let mut rig = Rig::stateful();
+    rig.load(&rules(&["deny log 445/tcp"]), deny_in());
+    let quiet = [
+        Pkt::new("198.51.100.7", "192.0.2.1", L4::Udp(137, 137)),
+        Pkt::new("198.51.100.7", "192.0.2.1", L4::Udp(138, 138)),
+        Pkt::new("198.51.100.7", "192.0.2.1", L4::Tcp(40000, 139)),
+        Pkt::new("198.51.100.7", "192.0.2.1", L4::Udp(68, 67)),
+        Pkt::new("0.0.0.0", "255.255.255.255", L4::Udp(68, 67)),
+        Pkt::new("198.51.100.7", "255.255.255.255", L4::Udp(40000, 17500)),
+        Pkt::new("2001:db8::7", "2001:db8::1", L4::Udp(547, 547)),
+        Pkt::new("2001:db8::7", "2001:db8::1", L4::Udp(137, 137)),
+    ];
+    for p in &quiet {
+        assert_eq!(rig.verdict(Direction::In, &p.bytes()), Verdict::Drop);
+    }
+    assert!(rig.log_events().is_empty(), "after.rules: no line");
+    let loud = [
+        Pkt::new("198.51.100.7", "192.0.2.1", L4::Udp(137, 140)),
+        Pkt::new("198.51.100.7", "192.0.2.255", L4::Udp(40000, 17500)),
+        Pkt::new("2001:db8::7", "2001:db8::1", L4::Udp(68, 67)),
+        Pkt::new("198.51.100.7", "192.0.2.1", L4::Tcp(40001, 445)),
+    ];
+    for p in &loud {
+        assert_eq!(rig.verdict(Direction::In, &p.bytes()), Verdict::Drop);
+    }
+    let kinds: Vec<u8> = rig.log_events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [LogKind::Block as u8; 4], "logged as before");
+    // Outgoing (a deny policy), the same ports are logged.
+    rig.load(
+        &[],
+        Defaults {
+            outgoing: Action::Deny,
+            ..deny_in()
+        },
+    );
+    let out = Pkt::new("192.0.2.1", "198.51.100.7", L4::Udp(137, 137));
+    assert_eq!(rig.verdict(Direction::Out, &out.bytes()), Verdict::Drop);
+    assert_eq!(
+        rig.log_events().len(),
+        1,
+        "ufw-after-output has no such lines"
+    );
+    // medium, default allow incoming: no [UFW ALLOW] for them, an AUDIT only.
+    rig.dp.set_logging(LOG_MEDIUM).unwrap();
+    rig.load(
+        &[],
+        Defaults {
+            incoming: Action::Allow,
+            ..deny_in()
+        },
+    );
+    let p = Pkt::new("198.51.100.7", "192.0.2.1", L4::Udp(40002, 138));
+    assert_eq!(rig.verdict(Direction::In, &p.bytes()), Verdict::Pass);
+    let kinds: Vec<u8> = rig.log_events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [LogKind::Audit as u8]);
+}
+
 /// ufw's limits: a flood of packets the policy drops gives the burst (10)
 /// lines, the rest are counted as suppressed; `log` rules have their own
 /// bucket; `full` has no limit; `medium` adds `[UFW AUDIT]` for new

@@ -175,14 +175,18 @@ fn builtins(ctx: &Ctx) -> Result<u8> {
     Ok(0)
 }
 
-/// `show after-rules`: what fw has for ufw's after.rules/after6.rules.
+/// `show after-rules`: fw's equivalent of ufw's after.rules/after6.rules
+/// (fw-ebpf's `log::after_rules`).
 const AFTER_RULES: &str = "\
-fw has no after rules. ufw's after.rules and after6.rules send NetBIOS (137/udp,
-138/udp, 139/tcp, 445/tcp), DHCP (67/udp, 68/udp; IPv6 546/udp, 547/udp) and
-broadcast packets to the default policy without a [UFW BLOCK] line; fw applies
-the default policy to them too, and logs them as any other packet the policy
-drops ('fw-ctl logging off' or a 'deny' rule without 'log' keeps them out of
-the log).";
+fw's equivalent of ufw's after.rules and after6.rules: incoming packets that
+the default policy decides get no log line when they are
+
+  IPv4  udp dport 137, 138, 67, 68; tcp dport 139, 445; dst 255.255.255.255
+  IPv6  udp dport 137, 138, 546, 547; tcp dport 139, 445
+
+('-j ufw-skip-to-policy-input'). ufw also skips every broadcast address of
+the host's subnets (addrtype BROADCAST); fw logs a subnet broadcast to
+another port.";
 
 /// `show logging-rules`: what each logging level logs, the live one marked
 /// (fw's equivalent of ufw's logging chains; `fw_common::log`).
