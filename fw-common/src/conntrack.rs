@@ -206,6 +206,15 @@ pub const CT_NO_RULE: u32 = u32::MAX;
 /// to the host): rule changes do not recheck it.
 pub const CT_BUILTIN: u32 = u32::MAX - 1;
 
+/// `CtEntry::rule_id` of a forwarded flow the data plane saw first as it
+/// left the host (TC egress), not where it came in: a port published by
+/// DNAT, whose packets came in addressed to the host (the input rules
+/// decided them, before the NAT), or a packet from an interface fw does
+/// not filter. Its answers pass as the flow's; rule changes do not
+/// recheck it (the input side of a DNAT flow is rechecked where it comes
+/// in).
+pub const CT_NAT: u32 = u32::MAX - 2;
+
 /// States of a tracked flow (indexes of `Config::ct_timeout_s`).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

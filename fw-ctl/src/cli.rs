@@ -99,7 +99,9 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Load the filter and attach it (XDP ingress, TC egress).
+    /// Load the filter and attach it (XDP ingress, TC egress and ingress,
+    /// cgroup egress for the host's own sends); names the ports published
+    /// by DNAT that the rules stop.
     Enable {
         /// Protect only these interfaces (repeatable). Default: every
         /// non-loopback interface of the network namespace, also those that
@@ -141,7 +143,8 @@ pub enum Cmd {
         args: Vec<String>,
     },
     /// Add a limit rule (ufw grammar): a source's 6th new connection
-    /// within 30 seconds is dropped and answered as reject.
+    /// within 30 seconds (fw.conf LIMIT_HITS, LIMIT_WINDOW) is dropped and
+    /// answered as reject.
     Limit {
         /// The rule.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -198,7 +201,9 @@ pub enum Cmd {
     },
     /// Carry a ufw configuration over: `import-ufw [DIR]` reads
     /// DIR/user.rules, DIR/user6.rules, DIR/ufw.conf (DIR default /etc/ufw)
-    /// and /etc/default/ufw (`--defaults FILE`).
+    /// and /etc/default/ufw (`--defaults FILE`), and the edits of
+    /// DIR/before.rules and before6.rules fw has a switch for; it names
+    /// what it cannot carry over.
     ImportUfw {
         /// ufw's configuration directory.
         dir: Option<PathBuf>,
@@ -226,9 +231,13 @@ pub enum Cmd {
     },
     /// Reports: `show added` (the rules as the commands that add them),
     /// `show raw` (the compiled kernel tables with counters), `show
-    /// builtins`, `show listening` (listening sockets and their rules).
+    /// builtins`, `show listening` (listening sockets and their rules, and
+    /// ports published by DNAT that the rules stop); ufw's `before-rules`,
+    /// `user-rules`, `after-rules` and `logging-rules` answer with fw's
+    /// equivalents.
     Show {
-        /// added, raw, builtins or listening.
+        /// added, raw, builtins, listening, before-rules, user-rules,
+        /// after-rules or logging-rules.
         report: Option<String>,
     },
     /// Counters: per reason, direction and verdict, and per rule.

@@ -3,13 +3,14 @@
 //! `iptables-save -t nat` and `ip6tables-save -t nat` (Debian's nf_tables
 //! backend, which Docker uses) and their `-legacy` variants.
 //!
-//! ufw never filters such packets (its INPUT chain sees them after the NAT,
-//! as forwarded); fw sees them before the NAT, addressed to the host, so
-//! its incoming rules decide them, and the answers of a target behind
-//! another protected interface come back as forwarded packets that fw's
-//! flows do not tie to the published port (they meet the route rules).
-//! [`unallowed`] names every published port that fw's rules would stop,
-//! with the commands that allow it.
+//! ufw never filters such packets (its INPUT chain never sees them: after
+//! the NAT they are forwarded); fw sees them before the NAT, addressed to
+//! the host, so its incoming rules decide them. The target's answers come
+//! back as forwarded packets: in stateful mode they pass with the
+//! forwarded flow the data plane opened when the first packet left for the
+//! target (fw-ebpf's `conntrack::forwarded_out`); in stateless mode the
+//! route rules decide them. [`unallowed`] names every published port that
+//! fw's rules would stop, with the commands that allow it.
 
 use std::net::IpAddr;
 
@@ -187,15 +188,18 @@ impl Published {
             })
     }
 
-    /// True when the target's answers pass as forwarded packets (the
-    /// routed policy or a route rule), or need not (REDIRECT, a target on
-    /// the host, or behind an interface fw does not filter: `unfiltered`).
+    /// True when the target's answers pass: as packets of the forwarded
+    /// flow the data plane opened when the first packet left for the
+    /// target (stateful mode), by the routed policy or a route rule
+    /// (stateless mode), or need not (REDIRECT, a target on the host, or
+    /// behind an interface fw does not filter: `unfiltered`).
     #[must_use]
     pub fn answers_pass(&self, st: &State, local: &[IpAddr], unfiltered: bool) -> bool {
         let Some(to) = self.to_addr else {
             return true;
         };
         unfiltered
+            || st.tracking.enabled
             || local.contains(&to)
             || st.defaults.routed == Action::Allow
             || st.rules.iter().flat_map(|r| r.rule.legs()).any(|l| {
@@ -358,6 +362,10 @@ COMMIT
         let p = parse_save(SAVE, Family::V4);
         let mut st = State::default();
         let local: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+        // Stateful (the default): the answers pass with the NAT's flow.
+        assert_eq!(p[0].commands(&st, &local, false), ["fw-ctl allow 8080/tcp"]);
+        // Stateless: the route rules decide the target's answers.
+        st.tracking.enabled = false;
         assert_eq!(
             p[0].commands(&st, &local, false),
             [

@@ -25,6 +25,11 @@
 //! insert). A received packet whose local port no tracked flow uses
 //! (`CT_PORTS`) skips the flow table altogether.
 //!
+//! [`forwarded_out`]: a forwarded packet leaving the host whose flow the
+//! table does not hold (a port published by DNAT: it came in addressed to
+//! the host, so it was decided as incoming, before the NAT) opens its
+//! forwarded flow there, so the answers of the DNAT target pass.
+//!
 //! [`related`]: an ICMP error the host sends (IPv4 destination-unreachable,
 //! time-exceeded, parameter-problem) about a packet of a live flow passes
 //! before the rules, as conntrack's RELATED does in ufw's before-output
@@ -39,7 +44,7 @@ use fw_common::{
     Direction, Family, Reason, Verdict,
     config::{CONFIG_CONNTRACK, Config},
     conntrack::{
-        CT_BUILTIN, CT_NO_RULE, CT_ZONE_FWD, CT_ZONE_HOST, CtEntry, CtKey, CtPending, CtState,
+        CT_BUILTIN, CT_NAT, CT_NO_RULE, CT_ZONE_FWD, CT_ZONE_HOST, CtEntry, CtKey, CtPending, CtState,
         TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, ct_hash, ct_slot, port_byte, tcp_flags_valid,
     },
     log::LOG_HIGH,
@@ -49,8 +54,9 @@ use fw_common::{
 use crate::{
     builtins, limit,
     maps::{CONFIG, CONNTRACK, CT_PENDING, CT_PORTS, SCRATCH},
-    parse::Packet,
+    parse::{self, Packet, Parsed},
     policy::{self, Decision},
+    scratch,
 };
 
 /// True for ICMP / ICMPv6 echo request or reply.
@@ -414,8 +420,9 @@ fn check(e: &mut CtEntry, pkt: &Packet, kdir: Direction, cfg: &Config, now: u64)
     if !alive || restart {
         return Hit::Gone;
     }
-    // Flows a built-in rule opened are not the user rules' business.
-    if e.rule_id == CT_BUILTIN {
+    // Flows a built-in rule opened are not the user rules' business, nor
+    // those opened on the way out (`forwarded_out`).
+    if e.rule_id == CT_BUILTIN || e.rule_id == CT_NAT {
         e.generation = generation;
     }
     if e.generation != generation {
@@ -856,6 +863,77 @@ pub fn filter(pkt: &Packet, dir: Direction, ifindex: u32, oifindex: u32) -> Deci
         return Decision { log: 0, ..d };
     }
     d
+}
+
+/// TC egress, a forwarded packet (frame between `start` and `end`): it was
+/// decided where it came in. When the flow table holds no forwarded flow
+/// for it, it came in as something else: addressed to the host, through a
+/// DNAT rule (a port published for a container: the input rules decided
+/// it before the NAT), or on an interface fw does not filter. It opens its
+/// forwarded flow here ([`CT_NAT`]), so its answers, which come back as
+/// forwarded packets of the NAT's inner addresses, pass with it; later
+/// packets on the way out move that flow on. Nothing in stateless mode.
+/// A subprogram of its own: its parse and key stay off the hook's frame.
+#[inline(never)]
+pub fn forwarded_out(start: usize, end: usize) {
+    let Some(cfg) = CONFIG.get(0) else {
+        return;
+    };
+    if cfg.flags & CONFIG_CONNTRACK == 0 {
+        return;
+    }
+    let Parsed::Ip(pkt) = parse::parse(start, end) else {
+        return;
+    };
+    // A TCP segment without SYN, FIN or RST (most of a flow's packets)
+    // changes nothing here: the answers move the flow on where they come
+    // in.
+    if pkt.proto == IPPROTO_TCP && pkt.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 {
+        return;
+    }
+    if pkt.fragment != 0
+        || (pkt.has_ports == 0 && !is_echo(&pkt))
+        || (pkt.proto == IPPROTO_TCP && !tcp_flags_valid(pkt.tcp_flags))
+    {
+        return;
+    }
+    let Some(pkt) = scratch::launder(&pkt, start, end) else {
+        return;
+    };
+    let (kdir, zone) = orient(&pkt, Direction::Fwd);
+    let Some(key) = scratch_key(&pkt, kdir, zone) else {
+        return;
+    };
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    if let Some(e) = CONNTRACK.get_ptr_mut(key) {
+        // SAFETY: a value of our hash map (see `track`).
+        let e = unsafe { &mut *e };
+        if e.rule_id != CT_NAT {
+            // Decided where it came in (and moved on there).
+            return;
+        }
+        let timeout = u64::from(cfg.ct_timeout_s[(e.state & 7) as usize]) * 1_000_000_000;
+        let restart = pkt.proto == IPPROTO_TCP
+            && pkt.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+            && e.state >= CtState::TcpClosing as u8;
+        if now.wrapping_sub(e.last_seen) <= timeout && !restart {
+            advance(e, &pkt, kdir, now);
+            return;
+        }
+    }
+    let Some(state) = opens(&pkt) else {
+        return;
+    };
+    let e = CtEntry {
+        last_seen: now,
+        generation: cfg.generation,
+        rule_id: CT_NAT,
+        state: state as u8,
+        origin: kdir as u8,
+        _pad: [0; 2],
+    };
+    let _ = CONNTRACK.insert(key, &e, 0);
 }
 
 /// True when the IPv4 ICMP error in the scratch slot (frame between

@@ -87,11 +87,13 @@ pub fn fw_tc_ingress(ctx: TcContext) -> i32 {
 /// Passing returns `TCX_NEXT` (no opinion) so programs after fw still run.
 /// Forwarded packets (received on an interface, so with an ingress index)
 /// were decided by the route rules where they came in; ufw's output rules
-/// never see them.
+/// never see them. One whose forwarded flow is not tracked (a port
+/// published by DNAT) opens it here (`conntrack::forwarded_out`).
 #[classifier]
 pub fn fw_tc_egress(ctx: TcContext) -> i32 {
     // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
     if unsafe { (*ctx.skb.skb).ingress_ifindex } != 0 {
+        conntrack::forwarded_out(ctx.data(), ctx.data_end());
         return TC_ACT_UNSPEC;
     }
     // Make sure the headers we parse are in the linear part of the skb.

@@ -1146,7 +1146,10 @@ fn builtin_switches_stop_pings_as_a_before_rules_edit_does() {
         logging.contains("\n* medium ") && logging.contains("\n  low "),
         "{logging}"
     );
-    assert!(fw.ok(&["show", "after-rules"]).contains("NetBIOS"));
+    assert!(
+        fw.ok(&["show", "after-rules"])
+            .contains("tcp dport 139, 445")
+    );
 
     fw.ok(&["builtin", "ping6", "off"]);
     assert!(
@@ -1216,10 +1219,12 @@ fn builtin_switches_stop_pings_as_a_before_rules_edit_does() {
 }
 
 /// A port published through DNAT that no rule allows is named by `enable`,
-/// `status verbose` and `show listening` with the commands that allow it
+/// `status verbose` and `show listening` with the command that allows it
 /// (ufw never filtered it; fw does, so a host moved from ufw would lose
-/// the service silently). Run as printed, those commands bring the
-/// service back under `default deny`, every interface protected.
+/// the service silently). Run as printed, it brings the service back
+/// under `default deny` and `default deny routed`, every interface
+/// (also the target's) protected: the target's answers are forwarded
+/// packets that pass with the flow fw opened as the first packet left.
 #[test]
 fn ports_published_by_dnat_are_named_with_the_commands_that_allow_them() {
     let (pair, _container, _service) = dnat_lab("dnan");
@@ -1231,6 +1236,12 @@ fn ports_published_by_dnat_are_named_with_the_commands_that_allow_them() {
         .lines()
         .find(|l| l.starts_with("NOTE: 8080/tcp published by DNAT to 203.0.113.2:80: "))
         .unwrap_or_else(|| panic!("enable names the port: {err}"));
+    // Stateful: the target's answers pass with the flow fw opens when the
+    // first packet leaves for it (no route rule needed).
+    assert!(
+        note.contains(": fw-ctl allow 8080/tcp (fw filters"),
+        "one command: {note}"
+    );
     assert_eq!(
         tcp_connect(&pair.client, at(HOST4, 8080)),
         Connect::Silence,

@@ -205,3 +205,58 @@ fn forwarded_flows_are_tracked_both_ways_and_cut_by_a_rule_change() {
         assert_eq!(on(&rig, ifin, &ack), Verdict::Pass, "{a} -> {b}");
     }
 }
+
+/// A forwarded packet whose flow the table does not hold when it leaves (a
+/// port published by DNAT: it came in addressed to the host and met the
+/// input rules there, before the NAT) opens its forwarded flow at TC
+/// egress: the target's answers pass under `default deny routed`, also
+/// after a rule change, and unrelated packets from the target still meet
+/// the routed policy. In stateless mode nothing is opened.
+#[test]
+fn a_flow_first_seen_leaving_lets_its_answers_back() {
+    let mut rig = Rig::stateful().with_router();
+    let (ifin, ifout) = {
+        let r = rig.router.as_ref().unwrap();
+        (r.ifin, r.ifout)
+    };
+    rig.load(&[], defaults(Action::Deny));
+    for (i, (a, _, b)) in NETS.iter().enumerate() {
+        let sport = 42000 + i as u16;
+        // After the NAT: from the client `a` to the target `b`.
+        let syn = Pkt::new(a, b, L4::Tcp(sport, 80)).flags(SYN);
+        let synack = syn.reply(SYN | ACK);
+        assert_eq!(
+            on(&rig, ifout, &synack),
+            Verdict::Drop,
+            "no flow: the routed policy"
+        );
+        assert_eq!(rig.tc_forwarded(&syn.bytes(), ifin), TC_PASS);
+        assert_eq!(on(&rig, ifout, &synack), Verdict::Pass, "{b}'s answer");
+        assert_eq!(
+            rig.tc_forwarded(&syn.clone().flags(ACK).bytes(), ifin),
+            TC_PASS
+        );
+        rig.load(&rules(&["deny 9/tcp"]), defaults(Action::Deny));
+        assert_eq!(
+            on(&rig, ifout, &synack.clone().flags(ACK)),
+            Verdict::Pass,
+            "not rechecked by a rule change"
+        );
+        let other = Pkt::new(b, a, L4::Tcp(80, sport + 100)).flags(SYN | ACK);
+        assert_eq!(on(&rig, ifout, &other), Verdict::Drop, "another flow");
+    }
+    let mut plain = Rig::new().with_router();
+    plain.load(&[], defaults(Action::Deny));
+    let (ifin, ifout) = {
+        let r = plain.router.as_ref().unwrap();
+        (r.ifin, r.ifout)
+    };
+    let (a, _, b) = NETS[0];
+    let syn = Pkt::new(a, b, L4::Tcp(43000, 80)).flags(SYN);
+    assert_eq!(plain.tc_forwarded(&syn.bytes(), ifin), TC_PASS);
+    assert_eq!(
+        on(&plain, ifout, &syn.reply(SYN | ACK)),
+        Verdict::Drop,
+        "stateless: the route rules decide"
+    );
+}
