@@ -524,6 +524,10 @@ fn install(ctx: &Ctx, dir: &StateDir, old: &State, st: &State) -> Result<()> {
         r => r?,
     }
     if let Some(dp) = live.as_mut() {
+        // Settings a change may carry (import-ufw: the logging level and
+        // the built-in rule switches).
+        dp.set_logging(st.logging.kernel())?;
+        dp.set_builtins(st.builtins_word())?;
         // Attach-on-next-command: interfaces that appeared since.
         for name in crate::apply::sync(dir, dp, st)? {
             eprintln!("NOTE: {name}: now protected (it appeared after the filter was loaded)");
@@ -871,9 +875,12 @@ fn reset(ctx: &Ctx) -> Result<u8> {
         }
         return Err(e.into());
     }
+    // As ufw's reset, which puts its packaged before.rules back: the
+    // built-in rules are ufw's again.
     let st = State {
         enabled: false,
         rules: Vec::new(),
+        builtins: Default::default(),
         ..old
     };
     dir.save(&st)?;

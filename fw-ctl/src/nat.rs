@@ -14,6 +14,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use crate::{
     rule::{Action, Direction, Family, Proto, Rule},
     state::State,
@@ -30,6 +32,8 @@ pub struct Published {
     pub ports: (u16, u16),
     /// `-i IF`: only packets coming in on it.
     pub iface: Option<String>,
+    /// `-d NET`: only packets to it (as published, before the NAT).
+    pub dst: Option<IpNet>,
     /// Where it leads: the target address (`None` for REDIRECT, the host).
     pub to_addr: Option<IpAddr>,
     /// The target ports, when the rule names them.
@@ -100,12 +104,23 @@ pub fn parse_save(text: &str, family: Family) -> Vec<Published> {
         if jump == "DNAT" && to_addr.is_none() {
             continue;
         }
+        let dst: Option<IpNet> = after("-d").and_then(|d| {
+            d.parse()
+                .ok()
+                .or_else(|| d.parse::<IpAddr>().ok().map(IpNet::from))
+        });
+        // Published on loopback only (`-p 127.0.0.1:8080:80`): fw never
+        // filters loopback.
+        if dst.is_some_and(|d| d.addr().is_loopback()) {
+            continue;
+        }
         for p in ports {
             out.push(Published {
                 family,
                 proto,
                 ports: p,
                 iface: after("-i").map(str::to_owned),
+                dst,
                 to_addr,
                 to_ports,
                 text: line.trim().to_owned(),
@@ -184,6 +199,8 @@ impl Published {
                     && l.dir == Direction::In
                     && l.family == self.family
                     && (l.iface.is_none() || l.iface == self.iface)
+                    && l.dst
+                        .is_none_or(|n| self.dst.is_some_and(|d| n.contains(&d)))
                     && Self::lets(&l, self.proto_num(), None, Some(self.ports))
             })
     }
@@ -206,7 +223,12 @@ impl Published {
                 l.opts.forward
                     && l.family == self.family
                     && l.src.is_none_or(|n| n.contains(&to))
-                    && Self::lets(&l, self.proto_num(), self.to_ports, None)
+                    && Self::lets(
+                        &l,
+                        self.proto_num(),
+                        self.to_ports.or(Some(self.ports)),
+                        None,
+                    )
             })
     }
 
@@ -219,22 +241,23 @@ impl Published {
                 .iface
                 .as_ref()
                 .map_or(String::new(), |i| format!("in on {i} "));
-            out.push(if on.is_empty() && self.family == Family::V4 {
-                format!("fw-ctl allow {}", self.port_text())
+            // Its own family only (`to any` would mean both).
+            let to = match self.dst {
+                Some(d) if d.prefix_len() == d.max_prefix_len() => d.addr().to_string(),
+                Some(d) => d.to_string(),
+                None if self.family == Family::V4 => "0.0.0.0/0".to_owned(),
+                None => "::/0".to_owned(),
+            };
+            let (a, b) = self.ports;
+            let port = if a == b {
+                a.to_string()
             } else {
-                let to = if self.family == Family::V4 {
-                    "any"
-                } else {
-                    "::/0"
-                };
-                let (a, b) = self.ports;
-                let port = if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}:{b}")
-                };
-                format!("fw-ctl allow {on}proto {} to {to} port {port}", self.proto)
-            });
+                format!("{a}:{b}")
+            };
+            out.push(format!(
+                "fw-ctl allow {on}proto {} to {to} port {port}",
+                self.proto
+            ));
         }
         if !self.answers_pass(st, local, unfiltered)
             && let Some(to) = self.to_addr
@@ -325,6 +348,8 @@ mod tests {
 -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
 -A DOCKER -i docker0 -j RETURN
 -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.3:80
+-A DOCKER -d 192.0.2.5/32 ! -i docker0 -p tcp -m tcp --dport 8082 -j DNAT --to-destination 172.17.0.4:80
 -A PREROUTING -i eth1 -p udp -m udp --dport 5000:5010 -j DNAT --to-destination 203.0.113.2
 -A PREROUTING -p tcp -m multiport --dports 80,443 -j REDIRECT --to-ports 8443
 -A OUTPUT -p tcp --dport 9999 -j DNAT --to-destination 203.0.113.9:1
@@ -334,21 +359,27 @@ COMMIT
     #[test]
     fn dnat_rules_of_iptables_save_are_read() {
         let p = parse_save(SAVE, Family::V4);
-        assert_eq!(p.len(), 4, "{p:?}");
+        assert_eq!(p.len(), 5, "loopback-only 8081 left out: {p:?}");
         assert_eq!(
-            (p[0].port_text(), p[0].iface.clone(), p[0].to_ports),
-            ("8080/tcp".to_owned(), None, Some((80, 80)))
+            (
+                p[0].port_text(),
+                p[0].iface.clone(),
+                p[0].to_ports,
+                p[0].dst
+            ),
+            ("8080/tcp".to_owned(), None, Some((80, 80)), None)
         );
         assert_eq!(p[0].to_addr, Some("172.17.0.2".parse().unwrap()));
+        assert_eq!(p[1].dst, Some("192.0.2.5/32".parse().unwrap()));
         assert_eq!(
-            (p[1].port_text(), p[1].iface.as_deref()),
+            (p[2].port_text(), p[2].iface.as_deref()),
             ("5000:5010/udp".to_owned(), Some("eth1"))
         );
         assert_eq!(
-            (p[2].port_text(), p[3].port_text()),
+            (p[3].port_text(), p[4].port_text()),
             ("80/tcp".into(), "443/tcp".into())
         );
-        assert_eq!(p[2].to_addr, None);
+        assert_eq!(p[3].to_addr, None);
         let v6 = parse_save(
             "-A PREROUTING -p tcp --dport 8443 -j DNAT --to-destination [2001:db8::2]:443\n",
             Family::V6,
@@ -357,55 +388,75 @@ COMMIT
         assert_eq!(v6[0].to_ports, Some((443, 443)));
     }
 
+    /// Adds the rule of a printed command to `st`.
+    fn run(st: &mut State, cmd: &str) {
+        let w: Vec<String> = cmd
+            .strip_prefix("fw-ctl ")
+            .expect(cmd)
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        let (route, w) = if w[0] == "route" {
+            (true, &w[1..])
+        } else {
+            (false, &w[..])
+        };
+        assert_eq!(w[0], "allow", "{cmd}");
+        let parsed =
+            parse_rule_with(Action::Allow, &w[1..], &NoServices, &NoApps, route).expect(cmd);
+        for rule in parsed.spec.expand() {
+            assert_eq!(rule.family, Family::V4, "{cmd}: its own family only");
+            st.rules.push(StoredRule {
+                id: st.rules.len() as u32,
+                rule,
+            });
+        }
+    }
+
     #[test]
-    fn the_commands_are_what_the_rules_lack() {
+    fn the_commands_are_what_the_rules_lack_and_satisfy_the_check() {
         let p = parse_save(SAVE, Family::V4);
-        let mut st = State::default();
         let local: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+        let mut st = State::default();
         // Stateful (the default): the answers pass with the NAT's flow.
-        assert_eq!(p[0].commands(&st, &local, false), ["fw-ctl allow 8080/tcp"]);
-        // Stateless: the route rules decide the target's answers.
-        st.tracking.enabled = false;
         assert_eq!(
             p[0].commands(&st, &local, false),
-            [
-                "fw-ctl allow 8080/tcp",
-                "fw-ctl route allow proto tcp from 172.17.0.2 port 80 to any"
-            ]
+            ["fw-ctl allow proto tcp to 0.0.0.0/0 port 8080"]
         );
         assert_eq!(
-            p[1].commands(&st, &local, false)[0],
-            "fw-ctl allow in on eth1 proto udp to any port 5000:5010"
+            p[1].commands(&st, &local, false),
+            ["fw-ctl allow proto tcp to 192.0.2.5 port 8082"]
         );
-        assert_eq!(p[2].commands(&st, &local, false), ["fw-ctl allow 80/tcp"]);
-        assert_eq!(p[0].commands(&st, &local, true), ["fw-ctl allow 8080/tcp"]);
-        for (i, text) in [
-            "allow 8080/tcp",
-            "route allow from 172.17.0.2 port 80 to any",
-        ]
-        .iter()
-        .enumerate()
-        {
-            let w: Vec<String> = text.split(' ').map(str::to_owned).collect();
-            let (route, w) = if w[0] == "route" {
-                (true, &w[1..])
-            } else {
-                (false, &w[..])
-            };
-            let action = if w[0] == "allow" {
-                Action::Allow
-            } else {
-                Action::Deny
-            };
-            let parsed =
-                parse_rule_with(action, &w[1..], &NoServices, &NoApps, route).expect("rule");
-            for rule in parsed.spec.expand() {
-                st.rules.push(StoredRule {
-                    id: st.rules.len() as u32,
-                    rule,
-                });
+        assert_eq!(
+            p[2].commands(&st, &local, false),
+            ["fw-ctl allow in on eth1 proto udp to 0.0.0.0/0 port 5000:5010"]
+        );
+        assert_eq!(
+            p[3].commands(&st, &local, false),
+            ["fw-ctl allow proto tcp to 0.0.0.0/0 port 80"]
+        );
+        // Stateless: the route rules decide the target's answers (the
+        // published ports when the DNAT names none).
+        st.tracking.enabled = false;
+        assert_eq!(
+            p[0].commands(&st, &local, false)[1],
+            "fw-ctl route allow proto tcp from 172.17.0.2 port 80 to any"
+        );
+        assert_eq!(
+            p[2].commands(&st, &local, false)[1],
+            "fw-ctl route allow proto udp from 203.0.113.2 port 5000:5010 to any"
+        );
+        assert_eq!(
+            p[0].commands(&st, &local, true).len(),
+            1,
+            "target unfiltered"
+        );
+        // Run as printed, the commands leave nothing to print.
+        for x in &p {
+            for cmd in x.commands(&st, &local, false) {
+                run(&mut st, &cmd);
             }
-            assert_eq!(p[0].commands(&st, &local, false).len(), 1 - i, "{text}");
+            assert!(x.commands(&st, &local, false).is_empty(), "{x:?}");
         }
     }
 }

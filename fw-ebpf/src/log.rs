@@ -76,12 +76,19 @@ fn audit(level: u32, dir: Direction) -> u8 {
 /// 138/udp, 139/tcp, 445/tcp), DHCP (67/udp, 68/udp; IPv6 546/udp,
 /// 547/udp) and IPv4 limited-broadcast (255.255.255.255) packets meet the
 /// default policy without a line. Reads the packet from the scratch slot
-/// (a function without captures: the hooks' stacks are full).
+/// (a function without captures: the hooks' stacks are full); never for
+/// a flow decided again after a rule change.
 #[inline(always)]
 pub fn after_rules() -> bool {
     let Some(slot) = SCRATCH.get(0) else {
         return false;
     };
+    // A flow decided again after a rule change: the slot holds its
+    // opening packet, not this one (and ufw's after rules see only new
+    // packets' policy).
+    if !crate::conntrack::decided_new() {
+        return false;
+    }
     let pkt = &slot.pkt;
     let v6 = pkt.family == Family::V6 as u8;
     if pkt.has_ports != 0 && pkt.fragment == 0 {

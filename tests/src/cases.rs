@@ -26,6 +26,9 @@ const V4_ANCHORS: &[[u8; 4]] = &[
     [198, 51, 100, 7],
     [203, 0, 113, 9],
     [255, 255, 255, 255],
+    // ufw's built-in rules' multicast destinations (mDNS, SSDP).
+    [224, 0, 0, 251],
+    [239, 255, 255, 250],
 ];
 
 const V6_ANCHORS: &[&str] = &[
@@ -34,13 +37,17 @@ const V6_ANCHORS: &[&str] = &[
     "2001:db8:1::66",
     "2001:db8:1:2:3:4:5:6",
     "fe80::1",
+    "fe80::2",
+    "ff02::fb",
+    "ff02::f",
     "fd00::9",
     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
 ];
 
 /// Ports that rules and packets share (range edges are drawn from here).
 const PORTS: &[u16] = &[
-    0, 1, 22, 53, 80, 443, 514, 1023, 1024, 2055, 9000, 9001, 9999, 65534, 65535,
+    0, 1, 22, 53, 67, 68, 80, 137, 443, 445, 514, 546, 547, 1023, 1024, 1900, 2055, 5353, 9000,
+    9001, 9999, 65534, 65535,
 ];
 
 fn v4_anchor() -> impl Strategy<Value = u32> {
@@ -270,6 +277,9 @@ pub fn packet() -> impl Strategy<Value = (Direction, Pkt)> {
         let l4 = prop_oneof![
             4 => (port(), port()).prop_map(|(s, d)| L4::Tcp(s, d)),
             4 => (port(), port()).prop_map(|(s, d)| L4::Udp(s, d)),
+            // What ufw's built-in rules name: DHCP and DHCPv6 answers, mDNS, SSDP.
+            1 => prop::sample::select(vec![(67u16, 68u16), (547, 546), (5353, 5353), (40000, 1900)])
+                .prop_map(|(s, d)| L4::Udp(s, d)),
             1 => Just(own_icmp),
             1 => prop::sample::select(vec![47u8, 50, 132]).prop_map(L4::Other),
         ];
@@ -315,6 +325,9 @@ pub struct Case {
     pub defaults: Defaults,
     /// The packets and the direction each is seen in.
     pub packets: Vec<(Direction, Pkt)>,
+    /// The built-in rule switches (`Config::builtins`) for a stateful
+    /// run: each `allow`, `off` or `deny`.
+    pub builtins: u32,
 }
 
 /// A random rule list (up to 40 rules), default policies and packets.
@@ -325,22 +338,29 @@ pub fn case() -> impl Strategy<Value = Case> {
         policy(),
         policy(),
         prop::collection::vec(packet(), 1..=MAX_PACKETS_PER_LIST),
+        prop::collection::vec(prop_oneof![4 => Just(0u32), 1 => Just(1), 1 => Just(2)], 4),
     )
-        .prop_map(|(rules, incoming, outgoing, routed, packets)| Case {
-            rules: rules
-                .into_iter()
-                .enumerate()
-                // Ids deliberately not positions: counters follow ids.
-                .map(|(i, rule)| StoredRule {
-                    id: (i as u32 * 7 + 3) % 1000,
-                    rule,
-                })
-                .collect(),
-            defaults: Defaults {
-                incoming,
-                outgoing,
-                routed,
+        .prop_map(
+            |(rules, incoming, outgoing, routed, packets, switches)| Case {
+                rules: rules
+                    .into_iter()
+                    .enumerate()
+                    // Ids deliberately not positions: counters follow ids.
+                    .map(|(i, rule)| StoredRule {
+                        id: (i as u32 * 7 + 3) % 1000,
+                        rule,
+                    })
+                    .collect(),
+                defaults: Defaults {
+                    incoming,
+                    outgoing,
+                    routed,
+                },
+                packets,
+                builtins: switches
+                    .iter()
+                    .enumerate()
+                    .fold(0, |w, (i, s)| w | (s << (2 * i))),
             },
-            packets,
-        })
+        )
 }

@@ -37,7 +37,7 @@ use proptest::{
     test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner},
 };
 
-fn check(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
+fn check(rig: &mut Rig, case: &Case) -> Result<usize, TestCaseError> {
     rig.load(&case.rules, case.defaults);
     let show = |rules: &[StoredRule]| {
         rules
@@ -121,7 +121,7 @@ fn check(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
             show(&case.rules)
         );
     }
-    Ok(())
+    Ok(case.packets.len())
 }
 
 /// Runs `check` on random cases (`case()`) in `rig` until `total` packets
@@ -130,13 +130,13 @@ fn check(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
 fn run_cases(
     total: usize,
     rig: Rig,
-    check: fn(&mut Rig, &Case) -> Result<(), TestCaseError>,
+    check: fn(&mut Rig, &Case) -> Result<usize, TestCaseError>,
     what: &str,
 ) {
     let rig = RefCell::new(rig);
-    let checked = Cell::new(0usize);
-    while checked.get() < total {
-        let lists = (total - checked.get()).div_ceil(MAX_PACKETS_PER_LIST / 2);
+    let (offered, checked) = (Cell::new(0usize), Cell::new(0usize));
+    while offered.get() < total {
+        let lists = (total - offered.get()).div_ceil(MAX_PACKETS_PER_LIST / 2);
         let mut runner = TestRunner::new(Config {
             cases: lists as u32,
             source_file: Some(file!()),
@@ -145,16 +145,25 @@ fn run_cases(
             ..Config::default()
         });
         let result = runner.run(&case(), |c| {
-            checked.set(checked.get() + c.packets.len());
-            check(&mut rig.borrow_mut(), &c)
+            // Counted as offered, so the rounds end; what was checked is
+            // counted apart.
+            offered.set(offered.get() + c.packets.len());
+            let n = check(&mut rig.borrow_mut(), &c)?;
+            checked.set(checked.get() + n);
+            Ok(())
         });
         if let Err(e) = result {
             panic!("{e}");
         }
     }
     eprintln!(
-        "{what}: {} (rule list, packet) cases, no disagreement",
-        checked.get()
+        "{what}: {} (rule list, packet) cases checked of {} generated, no disagreement",
+        checked.get(),
+        offered.get()
+    );
+    assert!(
+        checked.get() * 2 > offered.get(),
+        "{what}: most generated packets must be checked"
     );
 }
 
@@ -164,22 +173,34 @@ fn ebpf_agrees_with_reference_classifier() {
     run_cases(total, Rig::new().with_router(), check, "differential");
 }
 
-/// ufw's built-in rules (fw_common::builtins, every switch `allow`) for
-/// the packets the generator makes: echo requests (IPv4 in and forwarded,
-/// IPv6 every way), DHCP and DHCPv6 answers, mDNS and SSDP multicast.
-fn builtin(dir: Direction, p: &Pkt) -> bool {
+/// ufw's built-in rules (fw_common::builtins) under the switch settings
+/// `word` for the packets the generator makes: echo requests (IPv4 in and
+/// forwarded, IPv6 every way), DHCP and DHCPv6 answers, mDNS and SSDP
+/// multicast. `Some(deny)` when one decides (`deny`: a switch set to deny
+/// drops it), `None` when the rules do.
+fn builtin(dir: Direction, p: &Pkt, word: u32) -> Option<bool> {
+    use fw_common::builtins::{Setting, Switch};
+    let switched = |s: Switch| match Setting::of(word, s) {
+        Setting::Allow => Some(false),
+        Setting::Off => None,
+        Setting::Deny => Some(true),
+    };
     let ll = |a: IpAddr| matches!(a, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
     let dst = p.dst.to_string();
     match p.l4 {
-        L4::Icmp(8) => dir != Direction::Out,
-        L4::Icmpv6(128) => true,
-        L4::Udp(s, d) if dir == Direction::In => {
-            (s, d) == (67, 68) && p.src.is_ipv4()
-                || ((s, d) == (547, 546) && ll(p.src) && ll(p.dst))
-                || (d == 5353 && (dst == "224.0.0.251" || dst == "ff02::fb"))
-                || (d == 1900 && (dst == "239.255.255.250" || dst == "ff02::f"))
+        L4::Icmp(8) if dir == Direction::In => switched(Switch::Ping),
+        L4::Icmp(8) => (dir == Direction::Fwd).then_some(false),
+        L4::Icmpv6(128) if dir == Direction::In => switched(Switch::Ping6),
+        L4::Icmpv6(128) => Some(false),
+        L4::Udp(67, 68) if dir == Direction::In && p.src.is_ipv4() => switched(Switch::Dhcp),
+        L4::Udp(547, 546) if dir == Direction::In && ll(p.src) && ll(p.dst) => {
+            switched(Switch::Dhcp6)
         }
-        _ => false,
+        L4::Udp(_, d) if dir == Direction::In => ((d == 5353
+            && (dst == "224.0.0.251" || dst == "ff02::fb"))
+            || (d == 1900 && (dst == "239.255.255.250" || dst == "ff02::f")))
+            .then_some(false),
+        _ => None,
     }
 }
 
@@ -205,9 +226,11 @@ fn flow_key(dir: Direction, p: &Pkt) -> Option<(bool, u8, IpAddr, u16, IpAddr, u
 /// of the list opened, either way, is left out: the reference classifier
 /// has no flows), so the outcome is the built-in rules', else the
 /// rules' with `limit` refusing a source's 6th new connection.
-fn check_stateful(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
+fn check_stateful(rig: &mut Rig, case: &Case) -> Result<usize, TestCaseError> {
     rig.dp.clear_flows().expect("clear flows and limit records");
     rig.load(&case.rules, case.defaults);
+    rig.dp.set_builtins(case.builtins).expect("switches");
+    let mut checked = 0;
     let router = rig.router.as_ref().expect("the rig has a router");
     let (ifin, ifout) = (router.ifin, router.ifout);
     let ifaces = |n: &str| router.ifaces(n);
@@ -233,8 +256,9 @@ fn check_stateful(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
             p.l4,
             L4::Tcp(..) | L4::Udp(..) | L4::Icmp(8) | L4::Icmpv6(128)
         );
-        let want_outcome = if !fragment && builtin(dir, &p) {
-            Outcome::Pass
+        let want_outcome = if let Some(deny) = builtin(dir, &p, case.builtins).filter(|_| !fragment)
+        {
+            if deny { Outcome::Drop } else { Outcome::Pass }
         } else {
             match want.action {
                 Action::Allow => Outcome::Pass,
@@ -256,10 +280,12 @@ fn check_stateful(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
             }
         };
         let got = rig.outcome(dir, &p.bytes());
+        checked += 1;
         prop_assert_eq!(
             got,
             want_outcome,
-            "stateful: outcome for {:?} {:?} (packet {} of the list): reference says {:?}\nrules:\n{}",
+            "stateful (switches {:#x}): outcome for {:?} {:?} (packet {} of the list): reference says {:?}\nrules:\n{}",
+            case.builtins,
             dir,
             m,
             k,
@@ -271,7 +297,7 @@ fn check_stateful(rig: &mut Rig, case: &Case) -> Result<(), TestCaseError> {
                 .join("\n")
         );
     }
-    Ok(())
+    Ok(checked)
 }
 
 /// The differential in fw's default mode: stateful, with ufw's built-in
@@ -316,6 +342,7 @@ fn differential_edges() {
     };
     let cases = vec![
         Case {
+            builtins: 0,
             rules: id(vec![
                 Rule {
                     dport: ports(0, 0),
@@ -370,6 +397,7 @@ fn differential_edges() {
             ],
         },
         Case {
+            builtins: 0,
             rules: id(vec![
                 Rule {
                     src: v4("192.0.2.66/32"),

@@ -1239,7 +1239,7 @@ fn ports_published_by_dnat_are_named_with_the_commands_that_allow_them() {
     // Stateful: the target's answers pass with the flow fw opens when the
     // first packet leaves for it (no route rule needed).
     assert!(
-        note.contains(": fw-ctl allow 8080/tcp (fw filters"),
+        note.contains(": fw-ctl allow proto tcp to 0.0.0.0/0 port 8080 (fw filters"),
         "one command: {note}"
     );
     assert_eq!(

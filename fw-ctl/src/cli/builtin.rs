@@ -31,7 +31,11 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
             return Ok(0);
         }
         [n, w] => (n.as_str(), w.as_str()),
-        [_] => bail!(UserError(format!("a setting is missing ({})", usage()))),
+        [n] if Switch::from_name(n).is_none() => (n.as_str(), ""),
+        [n] => bail!(UserError(format!(
+            "a setting for '{n}' is missing ({})",
+            usage()
+        ))),
         [_, _, extra, ..] => bail!(UserError(format!(
             "Invalid syntax near '{extra}' ({})",
             usage()
@@ -49,6 +53,12 @@ pub(super) fn run(ctx: &Ctx, args: &[String]) -> Result<u8> {
         )));
     };
     ctx.warn_profiles();
+    if !st.tracking.enabled {
+        eprintln!(
+            "WARN: CONNTRACK=no: no built-in rule applies in stateless mode; the setting \
+             takes effect with CONNTRACK=yes"
+        );
+    }
     st.builtins[switch as usize] = setting;
     if !ctx.dry_run {
         dir.save(&st)?;

@@ -560,8 +560,10 @@ impl Dataplane {
 
     /// Sets the switchable built-in rules (`Config::builtins`, a word of
     /// `fw_common::builtins::Setting`s). When it changes, the flows those
-    /// rules opened are forgotten, so the next packet of each meets the
-    /// new setting (as a rule change rechecks the flows rules opened).
+    /// rules opened are forgotten, and so are the flows of the switched
+    /// kinds that rules opened (echo requests and DHCP answers the host
+    /// received), so the next packet of each meets the new setting (as a
+    /// rule change rechecks the flows rules opened).
     ///
     /// # Errors
     /// When `CONFIG` or the flow tables cannot be read or written.
@@ -577,14 +579,25 @@ impl Dataplane {
         self.forget_builtin_flows()
     }
 
-    /// Removes the flows and half-open records a built-in rule opened.
+    /// Removes the flows and half-open records a built-in rule opened, and
+    /// the host's flows of the kinds the switches name that a peer opened
+    /// (echo requests to the host, DHCP and DHCPv6 answers to its client),
+    /// whichever rule opened them.
     fn forget_builtin_flows(&mut self) -> Result<(), LoaderError> {
-        use fw_common::conntrack::CT_BUILTIN;
+        use fw_common::conntrack::{CT_BUILTIN, CT_ZONE_HOST};
+        use fw_common::ipproto::{ICMP, ICMPV6, UDP};
+        let switched = |k: &CtKey, e: &CtEntry| {
+            k.zone == CT_ZONE_HOST
+                && e.origin == fw_common::Direction::In as u8
+                && (k.proto == ICMP
+                    || k.proto == ICMPV6
+                    || (k.proto == UDP && matches!((k.lport, k.rport), (68, 67) | (546, 547))))
+        };
         let keys: Vec<CtKey> = self
             .conntrack
             .iter()
             .filter_map(Result::ok)
-            .filter(|(_, e)| e.rule_id == CT_BUILTIN)
+            .filter(|(k, e)| e.rule_id == CT_BUILTIN || switched(k, e))
             .map(|(k, _)| k)
             .collect();
         for k in keys {

@@ -88,38 +88,39 @@ fn compare(f: &File, text: &str, out: &mut Edits) {
     for (switch, prefix) in f.switches {
         let hits: Vec<&(usize, String)> =
             got.iter().filter(|(_, l)| l.starts_with(prefix)).collect();
-        let setting = match hits.as_slice() {
-            [] => Setting::Off,
-            [(n, l), rest @ ..] => {
-                let target = &l[prefix.len()..];
-                let s = match target {
-                    "ACCEPT" => Some(Setting::Allow),
-                    "DROP" => Some(Setting::Deny),
-                    "REJECT" => {
-                        out.notes.push(format!(
-                            "{} line {n}: '{l}': its answer ('fw-ctl builtin {} deny' drops \
-                             without one)",
-                            f.name,
-                            switch.name()
-                        ));
-                        Some(Setting::Deny)
-                    }
-                    _ => None,
-                };
-                if s.is_some() {
-                    handled.insert(*n);
-                }
-                for (m, l) in rest {
+        // The first line with a terminal target decides (a LOG line before
+        // it goes on to the next); lines before it with other targets, and
+        // every line after it, are named below or here.
+        let mut setting = None;
+        for (n, l) in hits {
+            let s = match &l[prefix.len()..] {
+                "ACCEPT" => Setting::Allow,
+                "DROP" => Setting::Deny,
+                "REJECT" => {
                     out.notes.push(format!(
-                        "{} line {m}: '{l}' (a second {} line) is not carried over",
+                        "{} line {n}: '{l}': its answer ('fw-ctl builtin {} deny' drops \
+                         without one)",
                         f.name,
                         switch.name()
                     ));
-                    handled.insert(*m);
+                    Setting::Deny
                 }
-                s.unwrap_or(Setting::Allow)
+                _ => continue,
+            };
+            handled.insert(*n);
+            if setting.is_some() {
+                out.notes.push(format!(
+                    "{} line {n}: '{l}' (after the {} line that decides) is not carried over",
+                    f.name,
+                    switch.name()
+                ));
+            } else {
+                setting = Some(s);
             }
-        };
+        }
+        // No line decides: the packets go on to the rules (`off`; the
+        // import's summary line says so).
+        let setting = setting.unwrap_or(Setting::Off);
         out.settings.push((*switch, setting));
     }
     let present: HashSet<&str> = got.iter().map(|(_, l)| l.as_str()).collect();
@@ -206,6 +207,22 @@ mod tests {
         let before6 = include_str!("ufw-before6.rules").replace(
             "--icmpv6-type echo-request -j ACCEPT\n-A ufw6-before-input -p icmpv6 --icmpv6-type router-solicitation",
             "--icmpv6-type echo-request -j REJECT\n-A ufw6-before-input -p icmpv6 --icmpv6-type router-solicitation",
+        );
+        // A LOG line before the DROP: the DROP decides, the LOG is named.
+        let logged = include_str!("ufw-before.rules").replace(
+            "-A ufw-before-input -p icmp --icmp-type echo-request -j ACCEPT",
+            "-A ufw-before-input -p icmp --icmp-type echo-request -j LOG\n\
+             -A ufw-before-input -p icmp --icmp-type echo-request -j DROP\n\
+             -A ufw-before-input -p icmp --icmp-type echo-request -j ACCEPT",
+        );
+        let e = edits("before.rules", &logged);
+        assert_eq!(e.settings[0], (Switch::Ping, Setting::Deny));
+        assert_eq!(e.notes.len(), 2, "{:?}", e.notes);
+        assert!(e.notes.iter().any(|n| n.contains("-j LOG'")));
+        assert!(
+            e.notes
+                .iter()
+                .any(|n| n.contains("-j ACCEPT' (after the ping line"))
         );
         let e = edits("before6.rules", &before6);
         assert_eq!(e.settings[0], (Switch::Ping6, Setting::Deny));
