@@ -91,16 +91,17 @@ pub fn fw_tc_ingress(ctx: TcContext) -> i32 {
 /// published by DNAT) opens it here (`conntrack::forwarded_out`).
 #[classifier]
 pub fn fw_tc_egress(ctx: TcContext) -> i32 {
-    // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
-    if unsafe { (*ctx.skb.skb).ingress_ifindex } != 0 {
-        conntrack::forwarded_out(ctx.data(), ctx.data_end());
-        return TC_ACT_UNSPEC;
-    }
-    // Make sure the headers we parse are in the linear part of the skb.
+    // Make sure the headers we parse are in the linear part of the skb
+    // (a forwarded packet's too: `forwarded_out` parses it).
     let len = ctx.len();
     let want = if len < 128 { len } else { 128 };
     if ctx.data_end() - ctx.data() < want as usize {
         let _ = ctx.pull_data(want);
+    }
+    // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
+    if unsafe { (*ctx.skb.skb).ingress_ifindex } != 0 {
+        conntrack::forwarded_out(ctx.data(), ctx.data_end());
+        return TC_ACT_UNSPEC;
     }
     // SAFETY: ctx.skb.skb is the kernel's __sk_buff for this invocation.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
