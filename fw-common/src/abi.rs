@@ -11,4 +11,4 @@ pub const MAGIC: u32 = 0x6677_0001;
 
 /// Version of the map layout defined by this crate. Bump it on any change to
 /// a map's name, size, key or value layout, or to the meaning of a field.
-pub const ABI_VERSION: u32 = 10;
+pub const ABI_VERSION: u32 = 11;

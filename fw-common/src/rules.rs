@@ -232,6 +232,13 @@ pub struct RulesetHeader {
     /// that every later command can tell whether the kernel enforces what
     /// the state files say. The data plane never reads it.
     pub digest: u32,
+    /// Masks applied to a packet's source / destination port before its
+    /// class is read: 0 when every port has one class (no rule names
+    /// one), so the data plane reads one hot entry instead of a random
+    /// line of a 128 KiB table for each spoofed port of a flood.
+    pub port_masks: [u16; 2],
+    /// Explicit padding, always zero.
+    pub _pad: u32,
     /// Shape lists, indexed by [`list_index`] (the last two are unused: a
     /// power of two lets the data plane bound the index with a mask).
     pub lists: [ShapeList; LISTS],
@@ -242,7 +249,7 @@ pub struct RulesetHeader {
 }
 assert_size!(
     RulesetHeader,
-    16 + LISTS * (8 + 48 * MAX_SHAPES) + 2 * 2 * PORTS
+    24 + LISTS * (8 + 48 * MAX_SHAPES) + 2 * 2 * PORTS
 );
 
 /// Entries of `RULESET` (one header per slot).

@@ -85,8 +85,16 @@ pub struct ScratchSlot {
     /// After the lookup, connection tracking builds a new flow table
     /// entry here (8-byte aligned: at offset 72).
     pub fib: [u32; 16],
+    /// Per family (IPv4, IPv6), the last route lookup that found
+    /// forwarding disabled where the packet came in: the interface
+    /// (0: none) ...
+    pub fwd_off_ifindex: [u32; 2],
+    /// ... and the `bpf_jiffies64` tick it was made in. Within the same
+    /// tick a packet from that interface is not forwarded without asking
+    /// the kernel's FIB again (see fw-ebpf's `route`).
+    pub fwd_off_tick: [u64; 2],
 }
-assert_size!(ScratchSlot, 136);
+assert_size!(ScratchSlot, 160);
 const _: () = assert!(core::mem::offset_of!(ScratchSlot, fib) % 8 == 0);
 
 /// `ScratchSlot::absent`: the packet's host flow is not in the flow table.

@@ -125,8 +125,8 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32, oifindex: u32) -> Decision
     let probe = Probe {
         list: dir * Family::COUNT + family as usize,
         proto: pkt.proto,
-        sport_class: hdr.sport_class[pkt.sport as usize],
-        dport_class: hdr.dport_class[pkt.dport as usize],
+        sport_class: hdr.sport_class[(pkt.sport & hdr.port_masks[0]) as usize],
+        dport_class: hdr.dport_class[(pkt.dport & hdr.port_masks[1]) as usize],
         ifindex,
         oifindex,
         no_ports: u32::from(pkt.has_ports ^ 1) & 1,

@@ -12,10 +12,21 @@
 //! table is searched, so a host that does not forward pays little) are not.
 //! Addresses are the ones on the wire: a port published through DNAT is
 //! still addressed to the host here, so input rules filter it.
+//!
+//! The `FWD_DISABLED` answer depends on the incoming interface (IPv4) or
+//! the namespace (IPv6) alone, not on the packet, so each CPU keeps the
+//! last one (`ScratchSlot::fwd_off_ifindex`) for the rest of the kernel's
+//! tick (`bpf_jiffies64`, 1-4 ms): a host that does not forward asks the
+//! FIB once a tick instead of once a packet (the helper was ~15 ns of a
+//! spoofed flood's frame). Enabling forwarding takes effect for the data
+//! plane within that tick.
 
 use aya_ebpf::{
-    bindings::{BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_SKIP_NEIGH, bpf_fib_lookup},
-    helpers::bpf_fib_lookup as fib_lookup,
+    bindings::{
+        BPF_FIB_LKUP_RET_FWD_DISABLED, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_SKIP_NEIGH,
+        bpf_fib_lookup,
+    },
+    helpers::{bpf_fib_lookup as fib_lookup, bpf_jiffies64},
 };
 use fw_common::Family;
 
@@ -32,8 +43,11 @@ const AF_INET6: u8 = 10;
 /// The interface the packet in the scratch slot, received on `ifindex`,
 /// would be forwarded out of, or 0 when it is for the host. `ctx` is the
 /// hook's context pointer. It reads the slot, not a copy the caller keeps
-/// using: what its branches teach the verifier stays here.
-#[inline(always)]
+/// using: what its branches teach the verifier stays here. A subprogram
+/// of its own: its early answer and the lookup's return to the caller in
+/// one state (an inlined early return doubled the verifier's walk of
+/// everything after it).
+#[inline(never)]
 pub fn out_ifindex(ctx: *mut core::ffi::c_void, ifindex: u32) -> u32 {
     if ifindex == LOOPBACK {
         return 0;
@@ -41,6 +55,16 @@ pub fn out_ifindex(ctx: *mut core::ffi::c_void, ifindex: u32) -> u32 {
     let Some(slot) = SCRATCH.get_ptr_mut(0) else {
         return 0;
     };
+    // SAFETY: a helper without arguments.
+    let tick = unsafe { bpf_jiffies64() };
+    // SAFETY: this CPU's scratch slot (see `scratch`).
+    let fam = usize::from(unsafe { (*slot).pkt.family } == Family::V6 as u8);
+    // SAFETY: as above; `fam` is 0 or 1.
+    unsafe {
+        if (*slot).fwd_off_ifindex[fam] == ifindex && (*slot).fwd_off_tick[fam] == tick {
+            return 0;
+        }
+    }
     // SAFETY: this CPU's scratch slot (see `scratch`); its `fib` area has
     // the size and alignment of a bpf_fib_lookup.
     let (pkt, p) = unsafe {
@@ -82,8 +106,14 @@ pub fn out_ifindex(ctx: *mut core::ffi::c_void, ifindex: u32) -> u32 {
         )
     };
     if rc == i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
-        p.ifindex
-    } else {
-        0
+        return p.ifindex;
     }
+    if rc == i64::from(BPF_FIB_LKUP_RET_FWD_DISABLED) {
+        // SAFETY: this CPU's scratch slot, as above.
+        unsafe {
+            (*slot).fwd_off_ifindex[fam] = ifindex;
+            (*slot).fwd_off_tick[fam] = tick;
+        }
+    }
+    0
 }

@@ -120,6 +120,18 @@ impl Netns {
         sh(&v)
     }
 
+    /// Sets the namespace's sysctls `settings` (`name=value`; its own
+    /// /proc/sys/net through `ip netns exec`), asserting success.
+    ///
+    /// # Panics
+    /// When `sysctl` fails.
+    pub fn sysctl(&self, settings: &[&str]) {
+        let mut v = vec!["ip", "netns", "exec", &self.name, "sysctl", "-qw"];
+        v.extend_from_slice(settings);
+        let out = sh(&v);
+        assert!(out.status.success(), "sysctl {settings:?}: {out:?}");
+    }
+
     /// Gives `dev` the addresses `addrs` (`ADDR/LEN`, IPv4 or IPv6; IPv6
     /// without duplicate address detection, usable at once) and brings it
     /// up.

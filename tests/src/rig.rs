@@ -5,7 +5,7 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use crate::netns::{Netns, sh};
+use crate::netns::Netns;
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions, TestRunResult, Xdp};
 use aya_obj::programs::XdpAttachType;
 use fw_common::{
@@ -111,16 +111,7 @@ impl Router {
             ns.ip(&["link", "set", &peer, "up"]);
             ns.addrs_up(name, &[v4, v6]);
         }
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns.name,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-            "net.ipv6.conf.all.forwarding=1",
-        ]);
+        ns.sysctl(&["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
         ns.ip(&["route", "add", "default", "dev", "fwout0"]);
         ns.ip(&["-6", "route", "add", "default", "dev", "fwout0"]);
         let index = |name: &str| -> u32 {

@@ -260,3 +260,64 @@ fn a_flow_first_seen_leaving_lets_its_answers_back() {
         "stateless: the route rules decide"
     );
 }
+
+/// The data plane keeps the FIB's "forwarding disabled" answer for the
+/// rest of the kernel's tick (`route`): switching forwarding on or off is
+/// honoured once the tick is over, in both directions, and the answer
+/// kept is the interface's own.
+#[test]
+fn forwarding_switched_on_and_off_is_honoured_after_a_tick() {
+    // The answer is kept per CPU: one CPU meets every packet.
+    fw_tests::flood::pin_to_cpu(0);
+    let mut rig = Rig::new().with_router();
+    let (ifin, ifout) = {
+        let r = rig.router.as_ref().unwrap();
+        (r.ifin, r.ifout)
+    };
+    rig.load(
+        &rules(&["route allow in on fwin0 out on fwout0"]),
+        defaults(Action::Deny),
+    );
+    let forwarding = |on: u8| {
+        rig.router.as_ref().unwrap().ns.sysctl(&[
+            &format!("net.ipv4.conf.fwin0.forwarding={on}"),
+            &format!("net.ipv6.conf.all.forwarding={on}"),
+        ]);
+        // Longer than a tick at any HZ.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    };
+    for round in 0..2 {
+        forwarding(0);
+        for (a, _, b) in NETS {
+            let p = Pkt::new(a, b, L4::Udp(40000, 53));
+            // Twice: the second from the kept answer.
+            for _ in 0..2 {
+                assert_eq!(
+                    on(&rig, ifin, &p),
+                    Verdict::Drop,
+                    "round {round}: {a} -> {b} is not forwarded: the incoming policy"
+                );
+            }
+        }
+        forwarding(1);
+        for (a, _, b) in NETS {
+            let p = Pkt::new(a, b, L4::Udp(40000, 53));
+            assert_eq!(
+                on(&rig, ifin, &p),
+                Verdict::Pass,
+                "round {round}: {a} -> {b} is forwarded again: the route rule"
+            );
+        }
+        // fwout0 forwards all along (IPv4): its packets meet the route
+        // rules, whatever fwin0's answer was.
+        let p = Pkt::new("198.51.100.7", "192.0.2.7", L4::Udp(40000, 53));
+        let before = rig.reason(Reason::Policy, Direction::Fwd, Verdict::Drop);
+        assert_eq!(on(&rig, ifout, &p), Verdict::Drop, "round {round}");
+        assert_eq!(
+            rig.reason(Reason::Policy, Direction::Fwd, Verdict::Drop)
+                .packets,
+            before.packets + 1,
+            "round {round}: fwout0's packet meets the routed policy"
+        );
+    }
+}

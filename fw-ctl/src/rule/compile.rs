@@ -349,6 +349,14 @@ pub fn compile(
     ];
     header.sport_class.copy_from_slice(&sport_table);
     header.dport_class.copy_from_slice(&dport_table);
+    let mask = |t: &[u16]| {
+        if t.iter().all(|&c| c == t[0]) {
+            0
+        } else {
+            u16::MAX
+        }
+    };
+    header.port_masks = [mask(&sport_table), mask(&dport_table)];
     for (list, v) in shapes.iter_mut().enumerate() {
         // Already in ascending order of first rule, as rules were walked in order.
         if v.len() > MAX_SHAPES {

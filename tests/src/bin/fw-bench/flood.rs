@@ -7,6 +7,11 @@
 //! SYNs to a denied and to an allowed (listening) port, and 1,000
 //! established TCP flows (real handshakes first).
 //!
+//! Beside the rates, one more run per cell with the kernel's BPF run
+//! statistics on (`BPF_ENABLE_STATS`, held only for that run: the clock
+//! reads it adds would slow the timed runs) gives the receiver's XDP
+//! program time per frame, the part of a frame's cost its filter owns.
+//!
 //! Environment: `FW_FLOOD_FRAMES` (frames per run, default 2,000,000),
 //! `FW_FLOOD_RUNS` (default 3), `FW_FLOOD_RECEIVERS` and `FW_FLOOD_KINDS`
 //! (comma-separated names, to run a subset), `FW_FLOOD_JSON` (where the
@@ -465,8 +470,38 @@ fn counts(lab: &Lab, inst: &Installed) -> Counts {
     }
 }
 
-/// A receiver's runs, per kind of traffic.
-type Row = (Receiver, Vec<(Traffic, Vec<Run>)>);
+/// A receiver's runs, per kind of traffic, with its XDP program's ns per
+/// frame (BPF run statistics), if measured.
+type Row = (Receiver, Vec<(Traffic, Vec<Run>, Option<f64>)>);
+
+/// Run time (ns) and runs of every XDP program on the machine but the
+/// generator's: the receiver's (a dispatcher counts its extensions).
+fn xdp_run_stats() -> (u64, u64) {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| {
+            p.program_type() == aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_XDP
+                && p.name_as_str() != Some("fw_floodg")
+        })
+        .fold((0, 0), |(t, n), p| {
+            (t + p.run_time().as_nanos() as u64, n + p.run_count())
+        })
+}
+
+/// The receiver's XDP program time per frame over one run of `frames`,
+/// with the kernel's run statistics on for that run only.
+fn prog_ns(
+    lab: &Lab,
+    inst: &Installed,
+    generator: &Arc<Mutex<Generator>>,
+    frames: u32,
+) -> Option<f64> {
+    let _on = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok()?;
+    let (t0, n0) = xdp_run_stats();
+    let _ = one_run(lab, inst, generator, frames);
+    let (t1, n1) = xdp_run_stats();
+    (n1 > n0).then(|| (t1 - t0) as f64 / (n1 - n0) as f64)
+}
 
 /// One run's result.
 #[derive(Clone)]
@@ -672,7 +707,8 @@ pub(crate) fn run() {
             let v: Vec<Run> = (0..runs)
                 .map(|_| one_run(&lab, &inst, generator, frames))
                 .collect();
-            row.push((*t, v));
+            let ns = prog_ns(&lab, &inst, generator, frames / 4);
+            row.push((*t, v, ns));
         }
         drop(inst);
         results.push((r, row));
@@ -698,25 +734,25 @@ fn report(results: &[Row], frames: u32, runs: usize) {
         results
             .iter()
             .find(|(r, _)| *r == Receiver::Floor)
-            .and_then(|(_, row)| row.iter().find(|(k, _)| *k == t))
-            .and_then(|(_, v)| stats(v))
+            .and_then(|(_, row)| row.iter().find(|(k, _, _)| *k == t))
+            .and_then(|(_, v, _)| stats(v))
             .map(|s| s.1)
     };
     let mut json_rows = Vec::new();
     let kinds: Vec<Traffic> = results
         .first()
-        .map(|(_, row)| row.iter().map(|(t, _)| *t).collect())
+        .map(|(_, row)| row.iter().map(|(t, _, _)| *t).collect())
         .unwrap_or_default();
     for t in kinds {
         println!("### {}\n", t.title());
         println!(
-            "| receiver | Mpps (min / median / max) | x floor | ns/frame over the floor | fw flows after |"
+            "| receiver | Mpps (min / median / max) | x floor | ns/frame over the floor | XDP program ns/frame | fw flows after |"
         );
         println!(
-            "|----------|--------------------------:|--------:|------------------------:|---------------:|"
+            "|----------|--------------------------:|--------:|------------------------:|---------------------:|---------------:|"
         );
         for (r, row) in results {
-            let Some((_, v)) = row.iter().find(|(k, _)| *k == t) else {
+            let Some((_, v, ns)) = row.iter().find(|(k, _, _)| *k == t) else {
                 continue;
             };
             let flows = v.last().map_or(0, |x| x.flows_after);
@@ -725,6 +761,7 @@ fn report(results: &[Row], frames: u32, runs: usize) {
             } else {
                 "-".into()
             };
+            let prog = ns.map_or_else(|| "-".into(), |x| format!("{x:.0}"));
             match stats(v) {
                 Some((lo, med, hi)) => {
                     let (ratio, over) = floor(t).map_or(("-".into(), "-".into()), |f| {
@@ -734,7 +771,7 @@ fn report(results: &[Row], frames: u32, runs: usize) {
                         )
                     });
                     println!(
-                        "| {} | {lo:.2} / {med:.2} / {hi:.2} | {ratio} | {over} | {flows} |",
+                        "| {} | {lo:.2} / {med:.2} / {hi:.2} | {ratio} | {over} | {prog} | {flows} |",
                         r.title()
                     );
                 }
@@ -745,7 +782,7 @@ fn report(results: &[Row], frames: u32, runs: usize) {
                         .map(|x| x.why.as_str())
                         .collect();
                     println!(
-                        "| {} | invalid: {} | - | - | {flows} |",
+                        "| {} | invalid: {} | - | - | {prog} | {flows} |",
                         r.title(),
                         why.first().copied().unwrap_or("")
                     );
@@ -754,6 +791,7 @@ fn report(results: &[Row], frames: u32, runs: usize) {
             json_rows.push(json!({
                 "traffic": t.name(),
                 "receiver": r.name(),
+                "xdp_program_ns_per_frame": ns,
                 "runs": v.iter().map(|x| json!({
                     "mpps": x.mpps, "valid": x.valid, "why": x.why, "fw_flows_after": x.flows_after,
                 })).collect::<Vec<_>>(),

@@ -591,19 +591,15 @@ fn routing() {
     let compiled = rig.compile(&list, defaults);
     rig.dp.apply(&compiled, &ids).expect("apply");
     let router = rig.router.as_ref().expect("router");
-    let (ns, ifin) = (router.ns.name.clone(), router.ifin);
+    let ifin = router.ifin;
     let forwarding = |on: bool| {
         let v = if on { "1" } else { "0" };
-        fw_tests::netns::sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "sysctl",
-            "-qw",
+        router.ns.sysctl(&[
             &format!("net.ipv4.ip_forward={v}"),
             &format!("net.ipv6.conf.all.forwarding={v}"),
         ]);
+        // The data plane keeps the FIB's "forwarding disabled" for a tick.
+        std::thread::sleep(std::time::Duration::from_millis(30));
     };
     let timed = |rig: &Rig, ifindex: u32, frame: &[u8]| {
         let v: Vec<f64> = (0..ROUNDS)
