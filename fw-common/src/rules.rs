@@ -242,9 +242,11 @@ pub struct RulesetHeader {
     /// Shape lists, indexed by [`list_index`] (the last two are unused: a
     /// power of two lets the data plane bound the index with a mask).
     pub lists: [ShapeList; LISTS],
-    /// Source port -> source port class.
+    /// Source port -> source port class: 0 for the ports no rule names
+    /// (no entry of a shape naming a port has class 0), the elementary
+    /// intervals of the named ones from 1.
     pub sport_class: [u16; PORTS],
-    /// Destination port -> destination port class.
+    /// Destination port -> destination port class (as `sport_class`).
     pub dport_class: [u16; PORTS],
 }
 assert_size!(

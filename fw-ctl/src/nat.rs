@@ -130,17 +130,37 @@ pub fn parse_save(text: &str, family: Family) -> Vec<Published> {
     out
 }
 
+/// True when the legacy (x_tables) `nat` table listed in `names` (the
+/// namespace's `/proc/net/ip_tables_names` or `ip6_tables_names`) exists.
+fn legacy_nat(names: &str) -> bool {
+    std::fs::read_to_string(names).is_ok_and(|t| t.lines().any(|l| l.trim() == "nat"))
+}
+
 /// Every published port of this network namespace (the tools that are
-/// not installed, or tables that are not there, add nothing).
+/// not installed, or tables that are not there, add nothing). The legacy
+/// tools run only where their `nat` table exists: listing it creates it,
+/// and with it NAT and connection tracking hooks the kernel then runs for
+/// every packet of the namespace.
 #[must_use]
 pub fn published() -> Vec<Published> {
     let mut out: Vec<Published> = Vec::new();
-    for (tool, family) in [
-        ("iptables-save", Family::V4),
-        ("ip6tables-save", Family::V6),
-        ("iptables-legacy-save", Family::V4),
-        ("ip6tables-legacy-save", Family::V6),
+    for (tool, family, needs) in [
+        ("iptables-save", Family::V4, None),
+        ("ip6tables-save", Family::V6, None),
+        (
+            "iptables-legacy-save",
+            Family::V4,
+            Some("/proc/net/ip_tables_names"),
+        ),
+        (
+            "ip6tables-legacy-save",
+            Family::V6,
+            Some("/proc/net/ip6_tables_names"),
+        ),
     ] {
+        if needs.is_some_and(|n| !legacy_nat(n)) {
+            continue;
+        }
         let Ok(o) = std::process::Command::new(tool)
             .args(["-t", "nat"])
             .stderr(std::process::Stdio::null())

@@ -7,7 +7,7 @@ use fw_common::{
 };
 
 use crate::{
-    maps::{CONFIG, LIMIT},
+    maps::{CONFIG, LIMIT, SCRATCH},
     parse::Packet,
 };
 
@@ -29,23 +29,31 @@ pub fn over(pkt: &Packet, dir: Direction) -> bool {
         Some(c) => (c.limit_hits, c.limit_window_s),
         None => return false,
     };
-    let key = LimitKey {
-        family: pkt.family,
-        _pad: [0; 3],
-        addr: if dir == Direction::Out {
-            pkt.dst
-        } else {
-            pkt.src
-        },
+    // The key is built in the scratch slot's route lookup area (done with
+    // by now; a new flow's entry and key go there later), not on the
+    // stack: this frame adds to the hook's, which is near the limit.
+    let Some(slot) = SCRATCH.get_ptr_mut(0) else {
+        return false;
     };
+    // SAFETY: this CPU's slot; `fib` is 8-byte aligned and larger than a
+    // LimitKey.
+    let key = unsafe { &mut *(*slot).fib.as_mut_ptr().cast::<LimitKey>() };
+    key.family = pkt.family;
+    key._pad = [0; 3];
+    key.addr = if dir == Direction::Out {
+        pkt.dst
+    } else {
+        pkt.src
+    };
+    let key: &LimitKey = key;
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let window = u64::from(window_s) * 1_000_000_000;
-    let Some(e) = LIMIT.get_ptr_mut(&key) else {
+    let Some(e) = LIMIT.get_ptr_mut(key) else {
         // A new source: insert an empty entry (from read-only data, not a
         // 72-byte copy on the stack), then record this connection in it.
-        let _ = LIMIT.insert(&key, &EMPTY, 0);
-        if let Some(e) = LIMIT.get_ptr_mut(&key) {
+        let _ = LIMIT.insert(key, &EMPTY, 0);
+        if let Some(e) = LIMIT.get_ptr_mut(key) {
             // SAFETY: as below.
             unsafe {
                 (*e).stamps[0] = now;

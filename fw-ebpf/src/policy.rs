@@ -46,8 +46,19 @@ struct Probe {
     dport_class: u16,
     ifindex: u32,
     oifindex: u32,
-    /// 1 when the packet has no ports (shapes naming ports cannot match).
+    /// Bit 0 (1) set when no shape naming a source (destination) port can
+    /// match (see [`no_port`]).
     no_ports: u32,
+}
+
+/// [`Probe::no_ports`]: the packet has no ports, or its port is of class
+/// 0, which no rule names (`fw_common::rules`). Computed, not compared
+/// (see [`search`]): `(c - 1) >> 31` is 1 for class 0.
+#[inline(always)]
+fn no_port(has_ports: u8, sport_class: u16, dport_class: u16) -> u32 {
+    let none = u32::from(has_ports ^ 1) & 1;
+    (none | (u32::from(sport_class).wrapping_sub(1) >> 31))
+        | (none | (u32::from(dport_class).wrapping_sub(1) >> 31)) << 1
 }
 
 /// Best match so far, packed in one word as `prio << 40 | action << 32 |
@@ -129,7 +140,11 @@ pub fn decide(pkt: &Packet, dir: usize, ifindex: u32, oifindex: u32) -> Decision
         dport_class: hdr.dport_class[(pkt.dport & hdr.port_masks[1]) as usize],
         ifindex,
         oifindex,
-        no_ports: u32::from(pkt.has_ports ^ 1) & 1,
+        no_ports: no_port(
+            pkt.has_ports,
+            hdr.sport_class[(pkt.sport & hdr.port_masks[0]) as usize],
+            hdr.dport_class[(pkt.dport & hdr.port_masks[1]) as usize],
+        ),
     };
     let mut best = Best(Best::NONE);
     let found = match family {
@@ -314,11 +329,12 @@ fn search<T: Table>(hdr: &RulesetHeader, probe: &Probe, best: &mut Best, table: 
             break;
         }
         let f = d.flags;
-        // A shape naming ports cannot match a packet without: computed, not
-        // compared, for the same reason as the exit test.
-        let names_ports =
-            ((f >> SHAPE_SPORT.trailing_zeros()) | (f >> SHAPE_DPORT.trailing_zeros())) & 1;
-        if core::hint::black_box(names_ports & probe.no_ports) != 0 {
+        // A shape naming a port cannot match a packet without, nor one
+        // whose port no rule names: computed, not compared, for the same
+        // reason as the exit test.
+        let cannot = ((f >> SHAPE_SPORT.trailing_zeros()) & probe.no_ports)
+            | ((f >> SHAPE_DPORT.trailing_zeros()) & (probe.no_ports >> 1));
+        if core::hint::black_box(cannot & 1) != 0 {
             continue;
         }
         let base = KeyBase {

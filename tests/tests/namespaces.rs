@@ -619,6 +619,29 @@ fn replies_pass_unsolicited_packets_do_not_and_a_new_deny_cuts_a_flow() {
     assert!(fw.ok(&["stats"]).contains(" tracked of 4096 "));
 }
 
+/// Publishes `port` of the host `ns` as 203.0.113.2:80 with `tool`
+/// (`iptables`: Debian's nf_tables backend, or `iptables-legacy`).
+fn add_dnat(ns: &fw_tests::netns::Netns, tool: &str, port: u16) {
+    let out = fw_tests::netns::sh(&[
+        "nsenter",
+        &format!("--net={}", ns.path()),
+        tool,
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        &port.to_string(),
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "203.0.113.2:80",
+    ]);
+    assert!(out.status.success(), "{tool}: {out:?}");
+}
+
 /// The fw host of [`Pair`] `prefix` forwards 8080/tcp to a "container"
 /// namespace's port 80 (203.0.113.2 behind the host's `brk0`) through an
 /// iptables DNAT rule, as container engines publish ports; the service is
@@ -647,23 +670,7 @@ fn dnat_lab(prefix: &str) -> (Pair, fw_tests::netns::Netns, Vec<std::net::TcpLis
     // Forwarding and the DNAT rule, in the fw host's namespace only.
     pair.host
         .run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward"));
-    fw_tests::netns::sh(&[
-        "nsenter",
-        &format!("--net={}", pair.host.path()),
-        "iptables",
-        "-t",
-        "nat",
-        "-A",
-        "PREROUTING",
-        "-p",
-        "tcp",
-        "--dport",
-        "8080",
-        "-j",
-        "DNAT",
-        "--to-destination",
-        "203.0.113.2:80",
-    ]);
+    add_dnat(&pair.host, "iptables", 8080);
     let service = tcp_listeners(&container, &[80]);
     assert_eq!(
         tcp_connect(&pair.client, at(HOST4, 8080)),
@@ -1275,4 +1282,43 @@ fn ports_published_by_dnat_are_named_with_the_commands_that_allow_them() {
             .contains("Published, not allowed")
     );
     assert!(!fw.ok(&["show", "listening"]).contains("published by DNAT"));
+}
+
+/// Looking for ports published by DNAT changes no firewall: `enable`,
+/// `status verbose` and `show listening` leave the namespace without a
+/// legacy `nat` table (listing one creates it, and with it NAT and
+/// connection tracking for every packet), yet read a DNAT rule from one
+/// that exists.
+#[test]
+fn looking_for_dnat_rules_creates_no_nat_table() {
+    let pair = Pair::new("dnnt");
+    let fw = FwCtl::new(&pair.host, Launch::Nsenter);
+    let tables = || {
+        ["ip_tables_names", "ip6_tables_names"]
+            .map(|f| {
+                let out = std::process::Command::new("nsenter")
+                    .arg(format!("--net={}", pair.host.path()))
+                    .args(["cat", &format!("/proc/net/{f}")])
+                    .output()
+                    .expect("nsenter");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .join(" ")
+    };
+    assert!(!tables().contains("nat"), "no nat table at first");
+    fw.ok(&["enable"]);
+    fw.ok(&["status", "verbose"]);
+    fw.ok(&["show", "listening"]);
+    assert!(
+        !tables().contains("nat"),
+        "fw made a nat table: {}",
+        tables()
+    );
+    // A legacy table that exists is read.
+    add_dnat(&pair.host, "iptables-legacy", 8081);
+    let verbose = fw.ok(&["status", "verbose"]);
+    assert!(
+        verbose.contains("Published, not allowed: 8081/tcp "),
+        "{verbose}"
+    );
 }

@@ -153,24 +153,30 @@ unsafe fn zeroed_box<T>() -> Box<T> {
     }
 }
 
-/// Port -> class table for a collection of port sets.
+/// Port -> class table for a collection of port sets: the ports no set
+/// names are class 0 (the data plane skips, without a lookup, every shape
+/// naming a port of that class: a flood to a closed port pays for no
+/// port shape), each elementary interval of the named ones a class from 1.
 #[must_use]
 pub fn port_classes<'a>(sets: impl Iterator<Item = &'a PortSet>) -> Vec<u16> {
     let mut start = vec![false; PORTS + 1];
-    start[0] = true;
+    let mut covered = vec![0i32; PORTS + 1];
     for set in sets {
         for r in &set.0 {
             start[r.lo as usize] = true;
             start[r.hi as usize + 1] = true;
+            covered[r.lo as usize] += 1;
+            covered[r.hi as usize + 1] -= 1;
         }
     }
     let mut table = vec![0u16; PORTS];
-    let mut class: u32 = 0;
+    let (mut class, mut depth): (u32, i32) = (0, 0);
     for (p, t) in table.iter_mut().enumerate() {
-        if start[p] && p > 0 {
+        depth += covered[p];
+        if start[p] && depth > 0 {
             class += 1;
         }
-        *t = class as u16;
+        *t = if depth > 0 { class as u16 } else { 0 };
     }
     table
 }
@@ -584,6 +590,9 @@ mod tests {
         let cb = classes_of(&b, &t);
         assert_eq!(cb, vec![t[22], t[8000], t[9000]]);
         assert_eq!(t[9002], t[65535]);
+        // No set names them: class 0, whatever interval they are in.
+        assert_eq!((t[0], t[23], t[9002]), (0, 0, 0));
+        assert!(ca.iter().chain(&cb).all(|&c| c != 0));
     }
 
     #[test]

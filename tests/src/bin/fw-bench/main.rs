@@ -62,6 +62,11 @@ fn main() {
         bans();
         return;
     }
+    if std::env::var_os("FW_BENCH_TRACKING_ONLY").is_some() {
+        stateful(&empty);
+        routing();
+        return;
+    }
     if std::env::var_os("FW_BENCH_STATEFUL_ONLY").is_some() {
         stateful(&empty);
         routing();
@@ -465,11 +470,12 @@ fn bans() {
     }
 }
 
-/// The cost of connection tracking at 10,000 rules (IPv4 and IPv6): a reply
-/// of a flow the host opened (the established fast path), a new flow the
-/// rules deny (flow lookup, then the rules), the same packet with tracking
-/// off, and new allowed flows (lookup, rules, insert; 4,096 distinct flows
-/// run once each, so the kernel's per-call overhead is included).
+/// The cost of connection tracking at 10,000 rules (IPv4 and IPv6), for
+/// each kind of traffic of the flood bench: a reply of a flow the host
+/// opened (the established fast path), a new SYN and a new datagram the
+/// rules deny (with tracking off beside them), and new allowed SYNs and
+/// datagrams (4,096 distinct flows run once each, so the kernel's per-call
+/// overhead is included; the datagrams also with tracking off).
 fn stateful(empty: &EmptyXdp) {
     use fw_tests::packet::{L4, Pkt};
     let defaults = Defaults {
@@ -479,7 +485,10 @@ fn stateful(empty: &EmptyXdp) {
     };
     let mut list = workload::rules(10_000, 3);
     let next = list.iter().map(|r| r.id).max().unwrap_or(0) + 1;
-    for (i, r) in rules(&["allow 7000/tcp"]).into_iter().enumerate() {
+    for (i, r) in rules(&["allow 7000/tcp", "allow 7002/udp"])
+        .into_iter()
+        .enumerate()
+    {
         list.push(StoredRule {
             id: next + i as u32,
             rule: r.rule,
@@ -513,10 +522,10 @@ fn stateful(empty: &EmptyXdp) {
         "\n## Connection tracking at 10,000 rules (ns/packet over the empty program: median; minimum)\n"
     );
     println!(
-        "| family | established reply | new flow, denied | same, logging off | same, tracking off | new flow, allowed (one run each) |"
+        "| family | established reply | SYN, denied | same, logging off | same, tracking off | SYN, allowed (one run each) | UDP, denied | same, tracking off | UDP, allowed (one run each) | same, tracking off |"
     );
     println!(
-        "|--------|------------------:|-----------------:|------------------:|-------------------:|---------------------------------:|"
+        "|--------|------------------:|------------:|------------------:|-------------------:|----------------------------:|------------:|-------------------:|----------------------------:|-------------------:|"
     );
     for (host, peer) in [
         ("192.0.2.1", "203.0.113.77"),
@@ -546,18 +555,34 @@ fn stateful(empty: &EmptyXdp) {
         rig.dp
             .set_logging(fw_common::log::LOG_LOW)
             .expect("logging low");
+        let udp_denied = Pkt::new(peer, host, L4::Udp(41001, 7001)).bytes();
+        assert_eq!(
+            rig.verdict(Direction::In, &udp_denied),
+            fw_common::Verdict::Drop
+        );
+        let udp_new_denied = time(&rig, &udp_denied);
         rig.dp.set_conntrack(false).expect("off");
         let off = time(&rig, &denied);
+        let udp_off = time(&rig, &udp_denied);
         rig.dp.set_conntrack(true).expect("on");
-        let mut total = 0.0;
-        let n = 4096u16;
-        for k in 0..n {
-            let f = Pkt::new(peer, host, L4::Tcp(20000 + k, 7000)).bytes();
-            total += rig.xdp_ns(&f, 1);
-        }
-        let once = total / f64::from(n);
+        // New allowed flows, each once (distinct source ports, as a
+        // spoofed flood's): TCP SYNs, UDP datagrams, and the datagrams
+        // again with tracking off (other ports: nothing left of the first).
+        let once = |rig: &Rig, l4: &dyn Fn(u16) -> L4| {
+            let n = 4096u16;
+            let mut total = 0.0;
+            for k in 0..n {
+                total += rig.xdp_ns(&Pkt::new(peer, host, l4(k)).bytes(), 1);
+            }
+            total / f64::from(n)
+        };
+        let syn_once = once(&rig, &|k| L4::Tcp(20000 + k, 7000));
+        let udp_once = once(&rig, &|k| L4::Udp(20000 + k, 7002));
+        rig.dp.set_conntrack(false).expect("off");
+        let udp_once_off = once(&rig, &|k| L4::Udp(30000 + k, 7002));
+        rig.dp.set_conntrack(true).expect("on");
         println!(
-            "| {} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0} (raw, per call) |",
+            "| {} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0}; {:.0} | {:.0} (raw, per call) | {:.0}; {:.0} | {:.0}; {:.0} | {:.0} (raw) | {:.0} (raw) |",
             if host.contains(':') { "IPv6" } else { "IPv4" },
             est.0,
             est.1,
@@ -567,7 +592,13 @@ fn stateful(empty: &EmptyXdp) {
             quiet.1,
             off.0,
             off.1,
-            once
+            syn_once,
+            udp_new_denied.0,
+            udp_new_denied.1,
+            udp_off.0,
+            udp_off.1,
+            udp_once,
+            udp_once_off
         );
     }
 }
