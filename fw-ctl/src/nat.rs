@@ -136,29 +136,41 @@ fn legacy_nat(names: &str) -> bool {
     std::fs::read_to_string(names).is_ok_and(|t| t.lines().any(|l| l.trim() == "nat"))
 }
 
+/// True when `tool` (an `*tables-save`) lists nf_tables (`-V` says
+/// `(nf_tables)`); a legacy one (`(legacy)`, or too old to say) lists the
+/// kernel's x_tables.
+fn lists_nf_tables(tool: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg("-V")
+        .stderr(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("(nf_tables)"))
+}
+
 /// Every published port of this network namespace (the tools that are
-/// not installed, or tables that are not there, add nothing). The legacy
-/// tools run only where their `nat` table exists: listing it creates it,
-/// and with it NAT and connection tracking hooks the kernel then runs for
-/// every packet of the namespace.
+/// not installed, or tables that are not there, add nothing). A legacy
+/// tool (`*-legacy-save`, or `iptables-save` itself where the system's
+/// alternative is legacy) runs only where its `nat` table exists: listing
+/// it creates it, and with it NAT and connection tracking hooks the
+/// kernel then runs for every packet of the namespace.
 #[must_use]
 pub fn published() -> Vec<Published> {
     let mut out: Vec<Published> = Vec::new();
-    for (tool, family, needs) in [
-        ("iptables-save", Family::V4, None),
-        ("ip6tables-save", Family::V6, None),
+    for (tool, family, names) in [
+        ("iptables-save", Family::V4, "/proc/net/ip_tables_names"),
+        ("ip6tables-save", Family::V6, "/proc/net/ip6_tables_names"),
         (
             "iptables-legacy-save",
             Family::V4,
-            Some("/proc/net/ip_tables_names"),
+            "/proc/net/ip_tables_names",
         ),
         (
             "ip6tables-legacy-save",
             Family::V6,
-            Some("/proc/net/ip6_tables_names"),
+            "/proc/net/ip6_tables_names",
         ),
     ] {
-        if needs.is_some_and(|n| !legacy_nat(n)) {
+        if !lists_nf_tables(tool) && !legacy_nat(names) {
             continue;
         }
         let Ok(o) = std::process::Command::new(tool)
