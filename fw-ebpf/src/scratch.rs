@@ -37,8 +37,8 @@ pub fn launder(pkt: &Packet, start: usize, end: usize) -> Option<Packet> {
 
 /// Writes `pkt` to `dst` in the 32-bit words the copy back reads, each
 /// composed from its fields: a word read over narrower stores waits for
-/// them (a store-forwarding stall; four such words cost ~20 ns a packet
-/// of a flood, measured).
+/// them (a store-forwarding stall: in a flood's profile the copy's
+/// samples fell from 709 to 224 of ~5,900 in the program).
 ///
 /// # Safety
 /// `dst` is valid for writes of a `Packet` and 4-byte aligned.
